@@ -1,0 +1,71 @@
+package ftp
+
+import (
+	"errors"
+	"time"
+)
+
+// USER starts (or restarts) a login (RFC 959 §4.1.1).
+func (s *session) cmdUSER(arg string) {
+	if s.acct != nil {
+		s.reply(530, "Already logged in; cannot change user.")
+		return
+	}
+	s.user = arg
+	s.reply(331, "Please specify the password.")
+}
+
+// PASS completes the login. A failure is answered 530 after a pause, and
+// the session is closed after MaxLoginFailure failures.
+func (s *session) cmdPASS(arg string) {
+	switch {
+	case s.acct != nil:
+		s.reply(230, "Already logged in.")
+		return
+	case s.user == "":
+		s.reply(503, "Login with USER first.")
+		return
+	}
+	user := s.user
+	s.user = ""
+	acct, err := s.srv.Auth.Login(s.ctx, LoginRequest{User: user, Password: arg, Client: s.client})
+	if err == nil {
+		s.acct = acct
+		s.cwd = "/"
+		s.log = s.log.With("user", acct.Name)
+		s.log.Info("login")
+		s.reply(230, "Login successful.")
+		return
+	}
+	if !errors.Is(err, ErrBadLogin) {
+		s.log.Error("authentication backend failed", "user", user, "err", err)
+		s.reply(421, "Authentication service unavailable; try again later.")
+		s.ctrl.Close()
+		return
+	}
+	s.failures++
+	s.log.Warn("login failed", "user", user, "failures", s.failures)
+	select {
+	case <-time.After(s.srv.LoginFailDelay):
+	case <-s.ctx.Done():
+		return
+	}
+	if s.failures >= s.srv.MaxLoginFailure {
+		s.reply(421, "Too many failed logins; closing connection.")
+		s.ctrl.Close()
+		return
+	}
+	s.reply(530, "Login incorrect.")
+}
+
+// QUIT ends the session (RFC 959 §4.1.1); a transfer in progress was
+// already waited for by the command loop.
+func (s *session) cmdQUIT(string) bool {
+	s.reply(221, "Goodbye.")
+	return true
+}
+
+// REIN is optional; RFC 959 allows 502 for it.
+func (s *session) cmdREIN(string) {
+	s.reply(502, "REIN not implemented; reconnect instead.")
+}

@@ -1,0 +1,144 @@
+package ftp
+
+import (
+	"io/fs"
+	"path"
+	"strconv"
+	"strings"
+)
+
+// abs resolves a client path against the working directory. The result is
+// clean and absolute; ".." at the top stays at "/", so no name can leave
+// the user's home (the FS is rooted there).
+func (s *session) abs(p string) string {
+	if !strings.HasPrefix(p, "/") {
+		p = s.cwd + "/" + p
+	}
+	return path.Clean(p)
+}
+
+// stat is FS.Stat of a resolved name within the session.
+func (s *session) stat(name string) (fs.FileInfo, error) {
+	return s.acct.FS.Stat(s.ctx, name)
+}
+
+func (s *session) cmdPWD(string) {
+	s.reply(257, quote(s.cwd)+" is the current directory.")
+}
+
+func (s *session) cmdCWD(arg string) {
+	if arg == "" {
+		arg = "/"
+	}
+	dir := s.abs(arg)
+	fi, err := s.stat(dir)
+	if err == nil && !fi.IsDir() {
+		err = errNotDir
+	}
+	if err != nil {
+		s.replyError(err, "CWD")
+		return
+	}
+	s.cwd = dir
+	s.reply(250, "Directory successfully changed.")
+}
+
+func (s *session) cmdCDUP(string) { s.cmdCWD("..") }
+
+func (s *session) cmdMKD(arg string) {
+	dir := s.abs(arg)
+	if err := s.acct.FS.Mkdir(s.ctx, dir); err != nil {
+		s.replyError(err, "MKD")
+		return
+	}
+	s.reply(257, quote(dir)+" created.")
+}
+
+func (s *session) cmdRMD(arg string) {
+	dir := s.abs(arg)
+	if dir == "/" {
+		s.reply(550, "Cannot remove the home directory.")
+		return
+	}
+	if err := s.acct.FS.Rmdir(s.ctx, dir); err != nil {
+		s.replyError(err, "RMD")
+		return
+	}
+	s.reply(250, "Remove directory operation successful.")
+}
+
+func (s *session) cmdDELE(arg string) {
+	if err := s.acct.FS.Remove(s.ctx, s.abs(arg)); err != nil {
+		s.replyError(err, "DELE")
+		return
+	}
+	s.reply(250, "Delete operation successful.")
+}
+
+func (s *session) cmdRNFR(arg string) {
+	from := s.abs(arg)
+	if from == "/" {
+		s.reply(550, "Cannot rename the home directory.")
+		return
+	}
+	if _, err := s.stat(from); err != nil {
+		s.replyError(err, "RNFR")
+		return
+	}
+	s.renameFrom = from
+	s.reply(350, "Ready for RNTO.")
+}
+
+func (s *session) cmdRNTO(arg string) {
+	from, to := s.renameFrom, s.abs(arg)
+	switch {
+	case from == "":
+		s.reply(503, "RNFR required first.")
+		return
+	case to == "/" || strings.HasPrefix(to+"/", from+"/"):
+		s.reply(553, "Cannot move a directory into itself.")
+		return
+	}
+	if err := s.acct.FS.Rename(s.ctx, from, to); err != nil {
+		s.replyError(err, "RNTO")
+		return
+	}
+	s.reply(250, "Rename successful.")
+}
+
+// SIZE (RFC 3659 §4): the stored size; 550 for a directory.
+func (s *session) cmdSIZE(arg string) {
+	fi, err := s.stat(s.abs(arg))
+	if err == nil && fi.IsDir() {
+		err = errIsDir
+	}
+	if err != nil {
+		s.replyError(err, "SIZE")
+		return
+	}
+	s.reply(213, strconv.FormatInt(fi.Size(), 10))
+}
+
+// MDTM (RFC 3659 §3): modification time in UTC, YYYYMMDDHHMMSS.
+func (s *session) cmdMDTM(arg string) {
+	fi, err := s.stat(s.abs(arg))
+	if err == nil && fi.IsDir() {
+		err = errIsDir
+	}
+	if err != nil {
+		s.replyError(err, "MDTM")
+		return
+	}
+	s.reply(213, fi.ModTime().UTC().Format(mdtmLayout))
+}
+
+// MLST (RFC 3659 §7.2): facts of one path on the control connection.
+func (s *session) cmdMLST(arg string) {
+	name := s.abs(arg)
+	fi, err := s.stat(name)
+	if err != nil {
+		s.replyError(err, "MLST")
+		return
+	}
+	s.reply(250, "Listing "+name+"\n"+s.mlsxLine(fi, name)+"\nEnd")
+}

@@ -1,0 +1,222 @@
+package ftp
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io/fs"
+	"strconv"
+	"strings"
+	"time"
+)
+
+const mdtmLayout = "20060102150405"
+
+// allFacts are the MLSx facts we provide (RFC 3659 §7.5), in FEAT order.
+var allFacts = []string{"type", "size", "modify", "perm"}
+
+func mlstFeature(selected []string) string {
+	var b strings.Builder
+	for _, f := range allFacts {
+		b.WriteString(f)
+		for _, s := range selected {
+			if s == f {
+				b.WriteString("*")
+			}
+		}
+		b.WriteString(";")
+	}
+	return b.String()
+}
+
+// listArg drops ls-style options ("-la") that clients put before the path.
+func listArg(arg string) string {
+	for strings.HasPrefix(arg, "-") {
+		_, rest, _ := strings.Cut(arg, " ")
+		arg = strings.TrimLeft(rest, " ")
+	}
+	return arg
+}
+
+// listing is how a directory's entries are written on a data connection.
+type listing func(w *bufio.Writer, fi fs.FileInfo) error
+
+// LIST: ls -l style lines (what clients expect after "UNIX Type: L8").
+func (s *session) cmdLIST(arg string) {
+	now := time.Now()
+	s.list("LIST", listArg(arg), func(w *bufio.Writer, fi fs.FileInfo) error {
+		_, err := w.WriteString(s.lsLine(fi, now) + "\r\n")
+		return err
+	})
+}
+
+// NLST: names only, never "." or "..". With an argument, each name carries
+// the argument as given as its prefix (as vsftpd and proftpd do).
+func (s *session) cmdNLST(arg string) {
+	arg = listArg(arg)
+	prefix := ""
+	if arg != "" {
+		prefix = strings.TrimSuffix(arg, "/") + "/"
+	}
+	s.listWith("NLST", arg, func(w *bufio.Writer, fi fs.FileInfo) error {
+		_, err := w.WriteString(prefix + fi.Name() + "\r\n")
+		return err
+	}, func(w *bufio.Writer, fi fs.FileInfo) error {
+		_, err := w.WriteString(arg + "\r\n")
+		return err
+	})
+}
+
+// MLSD (RFC 3659 §7): machine-readable facts per entry; a file argument is
+// an error (501), since MLSD lists directories only.
+func (s *session) cmdMLSD(arg string) {
+	dir := s.abs(arg)
+	fi, err := s.stat(dir)
+	if err == nil && !fi.IsDir() {
+		s.reply(501, "MLSD needs a directory; use MLST for a file.")
+		return
+	}
+	if err != nil {
+		s.closePassive()
+		s.replyError(err, "MLSD")
+		return
+	}
+	s.sendListing("MLSD", dir, func(w *bufio.Writer, fi fs.FileInfo) error {
+		_, err := w.WriteString(s.mlsxLine(fi, fi.Name()) + "\r\n")
+		return err
+	}, nil)
+}
+
+func (s *session) list(verb, arg string, line listing) {
+	s.listWith(verb, arg, line, line)
+}
+
+// listWith lists a directory (dirLine per entry) or one file (fileLine).
+// The path is checked before the data connection is used, so a missing one
+// is a plain 550.
+func (s *session) listWith(verb, arg string, dirLine, fileLine listing) {
+	name := s.abs(arg)
+	fi, err := s.stat(name)
+	if err != nil {
+		s.closePassive()
+		s.replyError(err, verb)
+		return
+	}
+	if fi.IsDir() {
+		s.sendListing(verb, name, dirLine, nil)
+		return
+	}
+	s.sendListing(verb, name, nil, func(w *bufio.Writer) error { return fileLine(w, fi) })
+}
+
+// sendListing streams a listing on the data connection as the store pages
+// it in: nothing holds the whole directory.
+func (s *session) sendListing(verb, dir string, line listing, single func(*bufio.Writer) error) {
+	s.startTransfer(verb, dir, func(ctx context.Context, x *transfer) error {
+		conn, err := s.openData(ctx, x)
+		if err != nil {
+			return err
+		}
+		defer conn.Close()
+		s.reply(150, "Here comes the directory listing.")
+		w := bufio.NewWriterSize(conn, 16<<10)
+		if single != nil {
+			err = single(w)
+		} else {
+			err = s.acct.FS.List(ctx, dir, func(fi fs.FileInfo) error { return line(w, fi) })
+		}
+		if err == nil {
+			err = w.Flush()
+		}
+		if err != nil {
+			return err
+		}
+		s.reply(226, "Directory send OK.")
+		return nil
+	})
+}
+
+// statPath answers "STAT path" (RFC 959 §4.1.3) with an ls-style listing
+// on the control connection, streamed like LIST.
+func (s *session) statPath(arg string) {
+	name := s.abs(listArg(arg))
+	fi, err := s.stat(name)
+	if err != nil {
+		s.replyError(err, "STAT")
+		return
+	}
+	now := time.Now()
+	s.writeControl("213-Status of " + name + ":\r\n")
+	if !fi.IsDir() {
+		s.writeControl(" " + s.lsLine(fi, now) + "\r\n")
+	} else {
+		err = s.acct.FS.List(s.ctx, name, func(fi fs.FileInfo) error {
+			s.writeControl(" " + s.lsLine(fi, now) + "\r\n")
+			return nil
+		})
+	}
+	if err != nil {
+		s.log.Warn("STAT listing failed", "err", err)
+		s.reply(213, "End of status (listing incomplete: storage error).")
+		return
+	}
+	s.reply(213, "End of status.")
+}
+
+// lsLine formats like "ls -l": recent times with hour:minute, older ones
+// (over six months) with the year.
+func (s *session) lsLine(fi fs.FileInfo, now time.Time) string {
+	mode := "-rw-r--r--"
+	if fi.IsDir() {
+		mode = "drwxr-xr-x"
+	}
+	if s.acct.ReadOnly {
+		mode = strings.ReplaceAll(mode, "w", "-")
+	}
+	t := fi.ModTime().UTC()
+	stamp := t.Format("Jan _2 15:04")
+	if age := now.Sub(t); age > 182*24*time.Hour || age < -time.Hour {
+		stamp = t.Format("Jan _2  2006")
+	}
+	return fmt.Sprintf("%s 1 ftp ftp %12d %s %s", mode, fi.Size(), stamp, fi.Name())
+}
+
+// mlsxLine is "fact=value;...; name" (RFC 3659 §7.2, §7.5): MLSD gives the
+// entry name, MLST the path it was asked about.
+func (s *session) mlsxLine(fi fs.FileInfo, name string) string {
+	var b strings.Builder
+	for _, f := range s.mlstFacts {
+		switch f {
+		case "type":
+			if fi.IsDir() {
+				b.WriteString("type=dir;")
+			} else {
+				b.WriteString("type=file;")
+			}
+		case "size":
+			b.WriteString("size=" + strconv.FormatInt(fi.Size(), 10) + ";")
+		case "modify":
+			if !fi.ModTime().IsZero() {
+				b.WriteString("modify=" + fi.ModTime().UTC().Format(mdtmLayout) + ";")
+			}
+		case "perm":
+			b.WriteString("perm=" + s.perm(fi) + ";")
+		}
+	}
+	b.WriteString(" " + name)
+	return b.String()
+}
+
+// perm (RFC 3659 §7.5.5): what this user may do with the entry.
+func (s *session) perm(fi fs.FileInfo) string {
+	switch {
+	case fi.IsDir() && s.acct.ReadOnly:
+		return "el"
+	case fi.IsDir():
+		return "cdeflmp"
+	case s.acct.ReadOnly:
+		return "r"
+	default:
+		return "dfrw"
+	}
+}

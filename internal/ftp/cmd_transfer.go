@@ -1,0 +1,174 @@
+package ftp
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"path"
+	"strconv"
+	"time"
+)
+
+// REST (RFC 3659 §5): the byte offset for the next RETR.
+func (s *session) cmdREST(arg string) {
+	n, err := strconv.ParseInt(arg, 10, 64)
+	if err != nil || n < 0 {
+		s.reply(501, "REST needs a non-negative byte offset.")
+		return
+	}
+	s.rest = n
+	s.reply(350, fmt.Sprintf("Restarting at %d. Send STOR or RETR.", n))
+}
+
+// takeRest returns and clears the REST offset: it applies to one transfer.
+func (s *session) takeRest() int64 {
+	n := s.rest
+	s.rest = 0
+	return n
+}
+
+// RETR streams a file (a ranged GET after REST). The file is opened before
+// the data connection is used, so a missing file is a plain 550.
+func (s *session) cmdRETR(arg string) {
+	name, offset := s.abs(arg), s.takeRest()
+	if !s.hasDataEndpoint() {
+		s.replyError(errNoDataConn, "RETR")
+		return
+	}
+	r, err := s.acct.FS.Open(s.ctx, name, offset)
+	if err != nil {
+		s.closePassive()
+		s.replyError(err, "RETR")
+		return
+	}
+	s.startTransfer("RETR", name, func(ctx context.Context, x *transfer) error {
+		defer r.Close()
+		conn, err := s.openData(ctx, x)
+		if err != nil {
+			return err
+		}
+		defer conn.Close()
+		s.reply(150, "Opening "+s.modeName()+" mode data connection for "+name+".")
+		if _, err := s.srv.copyBuffer(conn, r); err != nil {
+			return err
+		}
+		// A clean close tells the client the file ended (MODE S).
+		if err := conn.Close(); err != nil {
+			return fmt.Errorf("%w: %w", errDataLost, err)
+		}
+		s.reply(226, "Transfer complete.")
+		return nil
+	})
+}
+
+func (s *session) modeName() string {
+	if s.binary {
+		return "BINARY"
+	}
+	return "ASCII"
+}
+
+// STOR uploads a file. Nothing appears at the name until the whole stream
+// arrived and the store committed it; then 226. An aborted or broken
+// transfer leaves the previous file, or nothing.
+func (s *session) cmdSTOR(arg string) {
+	if s.takeRest() != 0 {
+		s.closePassive()
+		s.reply(504, "Resuming an upload (REST before STOR) is not supported.")
+		return
+	}
+	s.store("STOR", s.abs(arg), "Ok to send data.")
+}
+
+// STOU stores under a new unique name (RFC 959 §4.1.3), reported in the
+// 150 reply as "FILE: name" (RFC 1123 §4.1.2.9).
+func (s *session) cmdSTOU(arg string) {
+	s.takeRest()
+	base := "stou"
+	if arg != "" {
+		base = path.Base(s.abs(arg))
+	}
+	dir := s.cwd
+	if arg != "" {
+		dir = path.Dir(s.abs(arg))
+	}
+	for range 5 {
+		var b [4]byte
+		_, _ = rand.Read(b[:])
+		name := path.Join(dir, base+"."+time.Now().UTC().Format("20060102150405")+"."+hex.EncodeToString(b[:]))
+		_, err := s.stat(name)
+		if errors.Is(err, fs.ErrNotExist) {
+			s.store("STOU", name, "FILE: "+path.Base(name))
+			return
+		}
+		if err != nil {
+			s.closePassive()
+			s.replyError(err, "STOU")
+			return
+		}
+	}
+	s.closePassive()
+	s.reply(450, "Could not find a unique name; try again.")
+}
+
+func (s *session) store(verb, name, opening string) {
+	if !s.hasDataEndpoint() {
+		s.replyError(errNoDataConn, verb)
+		return
+	}
+	if name == "/" {
+		s.closePassive()
+		s.replyError(errIsDir, verb)
+		return
+	}
+	up, err := s.acct.FS.Create(s.ctx, name)
+	if err != nil {
+		s.closePassive()
+		s.replyError(err, verb)
+		return
+	}
+	s.startTransfer(verb, name, func(ctx context.Context, x *transfer) (err error) {
+		defer func() {
+			if err != nil {
+				// Abort must run even though ctx may be cancelled.
+				actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+				defer cancel()
+				if aerr := up.Abort(actx); aerr != nil {
+					s.log.Warn("upload abort failed", "path", name, "err", aerr)
+				}
+			}
+		}()
+		conn, err := s.openData(ctx, x)
+		if err != nil {
+			return err
+		}
+		defer conn.Close()
+		s.reply(150, opening)
+		if _, err := io.Copy(up, conn); err != nil {
+			return err
+		}
+		// The data connection ended cleanly. If the control connection is
+		// gone too, the client vanished: a FIN on the data connection does
+		// not prove the file is complete, so keep the old object.
+		if err := s.ctx.Err(); err != nil {
+			return err
+		}
+		if err := up.Commit(ctx); err != nil {
+			return err
+		}
+		s.reply(226, "Transfer complete.")
+		return nil
+	})
+}
+
+// copyBuffer copies with a pooled buffer (a data connection wrapped for
+// stall detection hides io.ReaderFrom, so io.Copy would allocate one).
+func (srv *Server) copyBuffer(dst io.Writer, src io.Reader) (int64, error) {
+	bp := srv.bufs.Get().(*[]byte)
+	defer srv.bufs.Put(bp)
+	return io.CopyBuffer(dst, src, *bp)
+}

@@ -1,0 +1,92 @@
+package ftp
+
+import (
+	"context"
+	"errors"
+	"io"
+	"io/fs"
+	"net/netip"
+)
+
+// FS is what a session needs of storage. One FS is rooted at a user's home:
+// every name it receives is a clean, absolute, slash-separated path inside
+// that home ("/" is the home itself, "/a/b.txt" a file below it). The
+// session does the path arithmetic (cwd, "..", chroot); an FS never sees a
+// relative name or a "..".
+//
+// Errors follow io/fs: fs.ErrNotExist, fs.ErrExist, fs.ErrPermission,
+// fs.ErrInvalid, plus the sentinels below. Any other error is treated as a
+// transient local failure (451) and logged, never shown to the client.
+type FS interface {
+	// Stat describes one file or directory. "/" always exists.
+	Stat(ctx context.Context, name string) (fs.FileInfo, error)
+	// List calls yield once per entry of dir, in the store's order, as the
+	// entries arrive (it must not buffer the whole directory). An error
+	// returned by yield stops the listing and is returned.
+	List(ctx context.Context, dir string, yield func(fs.FileInfo) error) error
+	// Open streams a file starting at byte offset (RFC 3659 REST STREAM).
+	Open(ctx context.Context, name string, offset int64) (io.ReadCloser, error)
+	// Create starts a new upload to name. Nothing is visible at name until
+	// Commit returns nil; Abort (or a failed Commit) leaves the previous
+	// file, or nothing, in place.
+	Create(ctx context.Context, name string) (Upload, error)
+	// Remove deletes a file (not a directory).
+	Remove(ctx context.Context, name string) error
+	// Rename moves a file or a directory tree.
+	Rename(ctx context.Context, from, to string) error
+	// Mkdir creates a directory; fs.ErrExist if name exists.
+	Mkdir(ctx context.Context, name string) error
+	// Rmdir removes an empty directory; ErrDirNotEmpty otherwise.
+	Rmdir(ctx context.Context, name string) error
+}
+
+// Upload receives the bytes of one STOR. Write may block to apply
+// backpressure (a process-wide buffer budget); that is how a slow store
+// slows the client down instead of growing memory.
+type Upload interface {
+	io.Writer
+	// Commit makes the whole upload visible at its name, durably. A 226 is
+	// only sent after Commit returned nil.
+	Commit(ctx context.Context) error
+	// Abort discards everything written. It is safe to call after Commit
+	// (then it does nothing) and more than once.
+	Abort(ctx context.Context) error
+}
+
+// Sentinel errors an FS may return (wrapped or not); see replyForError.
+var (
+	// ErrDirNotEmpty: RMD on a directory that still has entries.
+	ErrDirNotEmpty = errors.New("directory not empty")
+	// ErrTooLarge: the upload exceeds a size limit of the store (552).
+	ErrTooLarge = errors.New("exceeds storage allocation")
+	// ErrNotSupported: the store cannot do this operation (502/504).
+	ErrNotSupported = errors.New("operation not supported")
+)
+
+// Authenticator checks a login and hands back the account's view of storage.
+type Authenticator interface {
+	// Login returns ErrBadLogin for an unknown user or a wrong password (the
+	// session cannot tell which, and neither can the client). Other errors
+	// are logged and answered 421.
+	Login(ctx context.Context, req LoginRequest) (*Account, error)
+}
+
+// LoginRequest is what a client presented.
+type LoginRequest struct {
+	User     string
+	Password string
+	// Client is the real client address (PROXY-derived when behind a LB).
+	Client netip.Addr
+}
+
+// Account is a logged-in user.
+type Account struct {
+	Name string
+	// FS is rooted at the user's home (the chroot).
+	FS FS
+	// ReadOnly refuses every command that changes storage with 550.
+	ReadOnly bool
+}
+
+// ErrBadLogin is returned by an Authenticator for a failed login.
+var ErrBadLogin = errors.New("login incorrect")

@@ -1,0 +1,182 @@
+package ftp
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strconv"
+	"sync"
+)
+
+// PassiveProvider hands out passive data endpoints (PASV/EPSV). An
+// endpoint accepts exactly one data connection, and only from the client
+// IP it was reserved for: that is the defence against port theft, and it
+// is what lets many sessions share one port (the key is client IP + port).
+type PassiveProvider interface {
+	Reserve(ctx context.Context, client netip.Addr) (PassiveListener, error)
+}
+
+// PassiveListener is one pending passive endpoint.
+type PassiveListener interface {
+	Port() int
+	// Accept waits for the data connection from the reserved client IP.
+	Accept(ctx context.Context) (net.Conn, error)
+	// Close releases the reservation (and a connection not taken yet).
+	Close() error
+}
+
+// PortPool is the single-node PassiveProvider: one listener per port of a
+// range, opened on first use and shared by every session. A connection is
+// handed to the session that reserved (its source IP, that port); one from
+// any other address is closed and logged.
+type PortPool struct {
+	IP          netip.Addr // address to bind; invalid or unspecified: all
+	First, Last int        // the port range, inclusive
+	// Wrap, if set, wraps each listener (PROXY protocol: the data
+	// connection's real source comes from the header, like the control's).
+	Wrap   func(net.Listener) net.Listener
+	Logger *slog.Logger
+
+	mu      sync.Mutex
+	ports   map[int]*poolPort
+	next    int
+	closed  bool
+	running sync.WaitGroup
+}
+
+type poolPort struct {
+	ln      net.Listener
+	waiting map[netip.Addr]*reservation
+}
+
+type reservation struct {
+	pool   *PortPool
+	port   int
+	client netip.Addr
+	conn   chan net.Conn // buffered 1
+}
+
+// Reserve picks a port on which client has nothing pending, round-robin
+// over the range. errNoPassivePort when each port already waits for a
+// connection from this client or cannot be bound.
+func (p *PortPool) Reserve(_ context.Context, client netip.Addr) (PassiveListener, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return nil, errNoPassivePort
+	}
+	if p.ports == nil {
+		p.ports = map[int]*poolPort{}
+	}
+	if p.Logger == nil {
+		p.Logger = slog.Default()
+	}
+	client = client.Unmap()
+	n := p.Last - p.First + 1
+	for i := range n {
+		port := p.First + (p.next+i)%n
+		pp, err := p.open(port)
+		if err != nil {
+			continue
+		}
+		if _, busy := pp.waiting[client]; busy {
+			continue
+		}
+		p.next = (p.next + i + 1) % n
+		r := &reservation{pool: p, port: port, client: client, conn: make(chan net.Conn, 1)}
+		pp.waiting[client] = r
+		return r, nil
+	}
+	return nil, errNoPassivePort
+}
+
+// open returns the port's listener, opening it on first use. p.mu is held.
+func (p *PortPool) open(port int) (*poolPort, error) {
+	if pp, ok := p.ports[port]; ok {
+		return pp, nil
+	}
+	host := ""
+	if p.IP.IsValid() && !p.IP.IsUnspecified() {
+		host = p.IP.String()
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(port)))
+	if err != nil {
+		p.Logger.Warn("passive port unavailable", "port", port, "err", err)
+		return nil, err
+	}
+	if p.Wrap != nil {
+		ln = p.Wrap(ln)
+	}
+	pp := &poolPort{ln: ln, waiting: map[netip.Addr]*reservation{}}
+	p.ports[port] = pp
+	p.running.Add(1)
+	go p.acceptLoop(port, pp)
+	return pp, nil
+}
+
+func (p *PortPool) acceptLoop(port int, pp *poolPort) {
+	defer p.running.Done()
+	for {
+		c, err := pp.ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			p.Logger.Debug("passive accept failed", "port", port, "err", err)
+			continue
+		}
+		src := addrOf(c.RemoteAddr())
+		p.mu.Lock()
+		r := pp.waiting[src]
+		if r != nil {
+			delete(pp.waiting, src)
+			r.conn <- c
+		}
+		p.mu.Unlock()
+		if r == nil {
+			p.Logger.Warn("refused data connection: no PASV pending for that address on this port",
+				"port", port, "from", src.String())
+			c.Close()
+		}
+	}
+}
+
+func (r *reservation) Port() int { return r.port }
+
+func (r *reservation) Accept(ctx context.Context) (net.Conn, error) {
+	select {
+	case c := <-r.conn:
+		return c, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+func (r *reservation) Close() error {
+	p := r.pool
+	p.mu.Lock()
+	if pp := p.ports[r.port]; pp != nil && pp.waiting[r.client] == r {
+		delete(pp.waiting, r.client)
+	}
+	p.mu.Unlock()
+	select {
+	case c := <-r.conn: // arrived but never taken
+		c.Close()
+	default:
+	}
+	return nil
+}
+
+// Close closes every listener of the pool.
+func (p *PortPool) Close() error {
+	p.mu.Lock()
+	p.closed = true
+	for _, pp := range p.ports {
+		pp.ln.Close()
+	}
+	p.mu.Unlock()
+	p.running.Wait()
+	return nil
+}

@@ -1,0 +1,423 @@
+package ftp_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/textproto"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/s3ftpd/s3ftpd/internal/ftp"
+)
+
+// raw is a control connection driven line by line, for exact replies.
+type raw struct {
+	t    *testing.T
+	conn net.Conn
+	tp   *textproto.Conn
+}
+
+func dialRaw(t *testing.T, addr string, from string) *raw {
+	t.Helper()
+	d := net.Dialer{Timeout: 5 * time.Second}
+	if from != "" {
+		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(from)}
+	}
+	c, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	r := &raw{t: t, conn: c, tp: textproto.NewConn(c)}
+	r.expect(220)
+	return r
+}
+
+func (r *raw) send(format string, args ...any) {
+	r.t.Helper()
+	if err := r.tp.PrintfLine(format, args...); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+// expect reads one reply and checks its code; it returns the text.
+func (r *raw) expect(code int) string {
+	r.t.Helper()
+	_ = r.conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	got, msg, err := r.tp.ReadResponse(0)
+	if err != nil && got == 0 {
+		r.t.Fatalf("want %d, read failed: %v", code, err)
+	}
+	if got != code {
+		r.t.Fatalf("want %d, got %d %s", code, got, msg)
+	}
+	return msg
+}
+
+func (r *raw) cmd(code int, format string, args ...any) string {
+	r.t.Helper()
+	r.send(format, args...)
+	return r.expect(code)
+}
+
+func (r *raw) login() {
+	r.t.Helper()
+	r.cmd(331, "USER alice")
+	r.cmd(230, "PASS secret")
+}
+
+// epsv opens a passive endpoint and returns its address on the control host.
+func (r *raw) epsv() string {
+	r.t.Helper()
+	msg := r.cmd(229, "EPSV")
+	i, j := strings.Index(msg, "(|||"), strings.LastIndex(msg, "|)")
+	host, _, _ := net.SplitHostPort(r.conn.RemoteAddr().String())
+	return net.JoinHostPort(host, msg[i+4:j])
+}
+
+func dataDial(t *testing.T, addr, from string) net.Conn {
+	t.Helper()
+	d := net.Dialer{Timeout: 5 * time.Second}
+	if from != "" {
+		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(from)}
+	}
+	c, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func TestRawReplies(t *testing.T) {
+	srv := startWith(t, memBackend, nil)
+	r := dialRaw(t, srv.Addr, "")
+	r.cmd(530, "PWD")
+	r.cmd(503, "PASS x")
+	feat := r.cmd(211, "FEAT")
+	for _, f := range []string{"EPRT", "EPSV", "MDTM", "MLST type*;size*;modify*;perm*;", "REST STREAM", "SIZE", "TVFS", "UTF8"} {
+		if !strings.Contains(feat, "\n "+f+"\n") {
+			t.Errorf("FEAT lacks %q:\n%s", f, feat)
+		}
+	}
+	r.cmd(200, "OPTS UTF8 ON")
+	r.cmd(215, "SYST")
+	r.login()
+	r.cmd(257, `MKD a"b`)
+	if msg := r.cmd(250, `CWD a"b`); msg == "" {
+		t.Fatal("empty 250")
+	}
+	if msg := r.cmd(257, "PWD"); !strings.HasPrefix(msg, `"/a""b"`) {
+		t.Fatalf("PWD = %q; want the quote doubled", msg)
+	}
+	r.cmd(250, "XCUP")
+	r.cmd(500, "%s", "NOOP "+strings.Repeat("x", 9000))
+	r.cmd(200, "NOOP")
+	r.cmd(502, "SITE CHMOD 777 x")
+	r.cmd(502, "REIN")
+	r.cmd(200, "TYPE I")
+	r.cmd(200, "TYPE A")
+	r.cmd(504, "TYPE E")
+	r.cmd(504, "MODE B")
+	r.cmd(200, "STRU F")
+	r.cmd(202, "ALLO 100")
+	r.cmd(501, "REST -1")
+	r.cmd(425, "RETR x") // no PASV/PORT yet
+	r.cmd(503, "RNTO x")
+	// Telnet IP/DM before a command (as clients send before ABOR).
+	if _, err := r.conn.Write([]byte("\xff\xf4\xff\xf2NOOP\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	r.expect(200)
+	r.cmd(225, "ABOR")
+	r.cmd(211, "STAT")
+	r.cmd(550, "MLST /missing")
+	msg := r.cmd(250, "MLST /")
+	if !strings.Contains(msg, "type=dir;") {
+		t.Fatalf("MLST / = %q", msg)
+	}
+	r.cmd(221, "QUIT")
+}
+
+func TestActiveModeOnlyToClient(t *testing.T) {
+	srv := startWith(t, memBackend, nil)
+	r := dialRaw(t, srv.Addr, "127.0.0.1")
+	r.login()
+	r.cmd(501, "PORT 127,0,0,2,200,10") // another host: FTP bounce
+	r.cmd(501, "EPRT |1|127.0.0.3|5000|")
+	r.cmd(501, "PORT 127,0,0,1,0,21") // privileged port
+	r.cmd(501, "EPRT |2|127.0.0.1|5000|")
+	r.cmd(522, "EPRT |3|x|5000|")
+
+	// A real active transfer to our own address.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	port := ln.Addr().(*net.TCPAddr).Port
+	r.cmd(200, "EPRT |1|127.0.0.1|%d|", port)
+	r.send("STOR active.txt")
+	c, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.expect(150)
+	c.Write([]byte("over active"))
+	c.Close()
+	r.expect(226)
+	r.cmd(213, "SIZE active.txt")
+
+	off := startWith(t, memBackend, func(s *ftp.Server) { s.AllowActive = false })
+	r2 := dialRaw(t, off.Addr, "")
+	r2.login()
+	r2.cmd(502, "PORT 127,0,0,1,200,10")
+}
+
+func TestPassiveRefusesOtherAddress(t *testing.T) {
+	srv := startWith(t, memBackend, nil)
+	r := dialRaw(t, srv.Addr, "127.0.0.1")
+	r.login()
+	addr := r.epsv()
+	// Someone else connects to the passive port first: refused (closed).
+	thief := dataDial(t, addr, "127.0.0.9")
+	thief.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if n, err := thief.Read(make([]byte, 1)); err == nil {
+		t.Fatalf("thief read %d bytes", n)
+	}
+	r.send("STOR stolen")
+	d := dataDial(t, addr, "127.0.0.1")
+	r.expect(150)
+	d.Write([]byte("mine"))
+	d.Close()
+	r.expect(226)
+	if msg := r.cmd(213, "SIZE stolen"); msg != "4" {
+		t.Fatalf("SIZE = %s", msg)
+	}
+}
+
+// Many sessions from different client IPs share a single passive port.
+func TestOnePassivePortManyClients(t *testing.T) {
+	srv := startWith(t, memBackend, func(s *ftp.Server) {
+		pool := s.Passive.(*ftp.PortPool)
+		pool.Last = pool.First // one port
+	})
+	const clients = 40
+	var wg sync.WaitGroup
+	errs := make(chan error, clients)
+	for i := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			from := fmt.Sprintf("127.0.0.%d", 10+i)
+			if err := storeFrom(srv.Addr, from, fmt.Sprintf("f%d", i)); err != nil {
+				errs <- fmt.Errorf("%s: %w", from, err)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	r := dialRaw(t, srv.Addr, "")
+	r.login()
+	for i := range clients {
+		if msg := r.cmd(213, "SIZE f%d", i); msg != strconv.Itoa(len(fmt.Sprintf("f%d", i))) {
+			t.Fatalf("SIZE f%d = %s", i, msg)
+		}
+	}
+	// The same client asking twice gets 425 when the only port is taken.
+	a := dialRaw(t, srv.Addr, "127.0.0.1")
+	a.login()
+	a.epsv()
+	b := dialRaw(t, srv.Addr, "127.0.0.1")
+	b.login()
+	b.cmd(425, "EPSV")
+}
+
+func storeFrom(addr, from, name string) error {
+	d := net.Dialer{Timeout: 5 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}}
+	c, err := d.Dial("tcp", addr)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	tp := textproto.NewConn(c)
+	step := func(code int, cmd string) (string, error) {
+		if cmd != "" {
+			if err := tp.PrintfLine("%s", cmd); err != nil {
+				return "", err
+			}
+		}
+		_, msg, err := tp.ReadResponse(code)
+		return msg, err
+	}
+	for _, s := range []struct {
+		code int
+		cmd  string
+	}{{220, ""}, {331, "USER alice"}, {230, "PASS secret"}} {
+		if _, err := step(s.code, s.cmd); err != nil {
+			return err
+		}
+	}
+	msg, err := step(229, "EPSV")
+	if err != nil {
+		return err
+	}
+	port := msg[strings.Index(msg, "(|||")+4 : strings.LastIndex(msg, "|)")]
+	if err := tp.PrintfLine("STOR %s", name); err != nil {
+		return err
+	}
+	dc, err := d.Dial("tcp", net.JoinHostPort("127.0.0.1", port))
+	if err != nil {
+		return err
+	}
+	if _, err := step(150, ""); err != nil {
+		return err
+	}
+	dc.Write([]byte(name))
+	dc.Close()
+	_, err = step(226, "")
+	return err
+}
+
+func TestAbortUploadKeepsOldFile(t *testing.T) {
+	srv := startWith(t, memBackend, nil)
+	r := dialRaw(t, srv.Addr, "")
+	r.login()
+	addr := r.epsv()
+	r.send("STOR keep")
+	d := dataDial(t, addr, "")
+	r.expect(150)
+	d.Write([]byte("original"))
+	d.Close()
+	r.expect(226)
+
+	// ABOR in the middle of a replacement upload.
+	addr = r.epsv()
+	r.send("STOR keep")
+	d = dataDial(t, addr, "")
+	r.expect(150)
+	d.Write(bytes.Repeat([]byte("new"), 1000))
+	r.conn.Write([]byte("\xff\xf4\xff\xf2ABOR\r\n"))
+	r.expect(426)
+	r.expect(226)
+	if msg := r.cmd(213, "SIZE keep"); msg != "8" {
+		t.Fatalf("after ABOR, SIZE = %s; want the old 8 bytes", msg)
+	}
+
+	// The client vanishes: control connection gone, then the data one.
+	addr = r.epsv()
+	r.send("STOR keep")
+	d = dataDial(t, addr, "")
+	r.expect(150)
+	d.Write(bytes.Repeat([]byte("torn"), 1000))
+	r.conn.Close()
+	time.Sleep(50 * time.Millisecond)
+	d.Close()
+
+	r2 := dialRaw(t, srv.Addr, "")
+	r2.login()
+	deadline := time.Now().Add(5 * time.Second)
+	for srv.Sessions() > 1 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if msg := r2.cmd(213, "SIZE keep"); msg != "8" {
+		t.Fatalf("after the client vanished, SIZE = %s; want the old 8 bytes", msg)
+	}
+}
+
+func TestAbortDownload(t *testing.T) {
+	srv := startWith(t, memBackend, nil)
+	c := login(t, srv.Addr)
+	if err := c.Stor("big", bytes.NewReader(make([]byte, 20<<20))); err != nil {
+		t.Fatal(err)
+	}
+	r := dialRaw(t, srv.Addr, "")
+	r.login()
+	addr := r.epsv()
+	r.send("RETR big")
+	d := dataDial(t, addr, "")
+	r.expect(150)
+	io.ReadFull(d, make([]byte, 1000)) // read a little, then stop reading
+	r.cmd(213, "STAT")
+	r.send("ABOR")
+	r.expect(426)
+	r.expect(226)
+	r.cmd(200, "NOOP")
+}
+
+func TestIdleTimeout(t *testing.T) {
+	srv := startWith(t, memBackend, func(s *ftp.Server) { s.IdleTimeout = 200 * time.Millisecond })
+	r := dialRaw(t, srv.Addr, "")
+	r.login()
+	r.expect(421)
+}
+
+func TestDataConnectionTimeout(t *testing.T) {
+	srv := startWith(t, memBackend, func(s *ftp.Server) { s.DataTimeout = 200 * time.Millisecond })
+	r := dialRaw(t, srv.Addr, "")
+	r.login()
+	r.epsv()
+	r.cmd(425, "LIST") // the client never connects
+	r.cmd(200, "NOOP")
+}
+
+func TestStalledUpload(t *testing.T) {
+	srv := startWith(t, memBackend, func(s *ftp.Server) { s.StallTimeout = 300 * time.Millisecond })
+	r := dialRaw(t, srv.Addr, "")
+	r.login()
+	addr := r.epsv()
+	r.send("STOR stall")
+	d := dataDial(t, addr, "")
+	r.expect(150)
+	d.Write([]byte("some"))
+	r.expect(426) // nothing more arrives
+	r.cmd(550, "SIZE stall")
+}
+
+func TestShutdownDrains(t *testing.T) {
+	srv := startWith(t, memBackend, nil)
+	idle := dialRaw(t, srv.Addr, "")
+	idle.login()
+	busy := dialRaw(t, srv.Addr, "")
+	busy.login()
+	addr := busy.epsv()
+	busy.send("STOR during-drain")
+	d := dataDial(t, addr, "")
+	busy.expect(150)
+	d.Write([]byte("part one;"))
+
+	done := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		done <- srv.Shutdown(ctx)
+	}()
+	idle.expect(421)
+	time.Sleep(50 * time.Millisecond)
+	d.Write([]byte("part two"))
+	d.Close()
+	busy.expect(226)
+	busy.expect(421)
+	if err := <-done; err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	// New connections are refused.
+	if c, err := net.DialTimeout("tcp", srv.Addr, time.Second); err == nil {
+		c.SetReadDeadline(time.Now().Add(2 * time.Second))
+		b, _ := io.ReadAll(c)
+		c.Close()
+		if bytes.HasPrefix(b, []byte("220")) {
+			t.Fatal("a new session was served after Shutdown")
+		}
+	}
+}

@@ -1,0 +1,114 @@
+package ftp
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// reply writes one reply. A text with several lines becomes a multi-line
+// reply (RFC 959 §4.2): "code-first", the middle lines indented by a space
+// so none can be taken for the end, and "code last".
+func (s *session) reply(code int, text string) {
+	lines := strings.Split(text, "\n")
+	var b strings.Builder
+	c := strconv.Itoa(code)
+	for i, l := range lines {
+		l = strings.TrimRight(l, "\r")
+		switch {
+		case len(lines) == 1:
+			b.WriteString(c + " " + l)
+		case i == 0:
+			b.WriteString(c + "-" + l)
+		case i == len(lines)-1:
+			b.WriteString(c + " " + l)
+		default:
+			b.WriteString(" " + l)
+		}
+		b.WriteString("\r\n")
+	}
+	s.writeControl(b.String())
+}
+
+// writeControl sends raw text on the control connection. Replies come from
+// the command goroutine and from a transfer goroutine, so writes are
+// serialised.
+func (s *session) writeControl(text string) {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if s.wfail {
+		return
+	}
+	_ = s.ctrl.SetWriteDeadline(time.Now().Add(s.srv.IdleTimeout))
+	if _, err := s.ctrl.Write([]byte(text)); err != nil {
+		s.wfail = true
+		s.log.Debug("control write failed", "err", err)
+	}
+}
+
+// quote doubles the quotes in a path for a 257 reply (RFC 959 Appendix II).
+func quote(p string) string { return `"` + strings.ReplaceAll(p, `"`, `""`) + `"` }
+
+// replyError is the one place where an error becomes an FTP reply. The
+// client only ever sees a fixed text; the error itself goes to the log.
+func (s *session) replyError(err error, what string) {
+	code, text := replyFor(err)
+	if code == 451 {
+		s.log.Warn("storage error", "op", what, "err", err)
+	} else {
+		s.log.Debug("request failed", "op", what, "code", code, "err", err)
+	}
+	s.reply(code, text)
+}
+
+func replyFor(err error) (int, string) {
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return 550, "No such file or directory."
+	case errors.Is(err, fs.ErrExist):
+		return 550, "File exists."
+	case errors.Is(err, fs.ErrPermission):
+		return 550, "Permission denied."
+	case errors.Is(err, ErrDirNotEmpty):
+		return 550, "Directory not empty."
+	case errors.Is(err, errIsDir):
+		return 550, "Is a directory."
+	case errors.Is(err, errNotDir):
+		return 550, "Not a directory."
+	case errors.Is(err, fs.ErrInvalid):
+		return 550, "Requested action not taken."
+	case errors.Is(err, ErrTooLarge):
+		return 552, "Exceeded storage allocation."
+	case errors.Is(err, ErrNotSupported):
+		return 504, "Not supported by this server's storage."
+	case errors.Is(err, errNoDataConn):
+		return 425, "Use PORT, PASV, EPRT or EPSV first."
+	case errors.Is(err, errNoPassivePort):
+		return 425, "No passive port is free for your address; try again later."
+	case errors.Is(err, errDataTimeout):
+		return 425, "Data connection was not opened in time."
+	case errors.Is(err, errDataConn):
+		return 425, "Cannot open data connection."
+	case errors.Is(err, errAborted), errors.Is(err, context.Canceled):
+		return 426, "Connection closed; transfer aborted."
+	case errors.Is(err, errDataLost):
+		return 426, "Data connection lost; transfer aborted."
+	default:
+		return 451, "Local error in processing; try again later."
+	}
+}
+
+// Errors of the protocol core itself.
+var (
+	errIsDir         = errors.New("is a directory")
+	errNotDir        = errors.New("not a directory")
+	errNoDataConn    = errors.New("no data connection set up")
+	errNoPassivePort = errors.New("no passive port free")
+	errDataTimeout   = errors.New("data connection timeout")
+	errDataConn      = errors.New("cannot open data connection")
+	errAborted       = errors.New("transfer aborted")
+	errDataLost      = errors.New("data connection lost")
+)

@@ -1,0 +1,224 @@
+// Package ftp is s3ftpd's FTP protocol core: the server, the session state
+// machine, commands, replies and data connections (RFC 959, 2389, 2428,
+// 3659). It uses only the standard library and defines the small interfaces
+// it needs (FS, Authenticator, PassiveProvider); storage, authentication and
+// clustering live elsewhere and implement them.
+package ftp
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// ErrServerClosed is returned by Serve after Shutdown or Close.
+var ErrServerClosed = errors.New("ftp: server closed")
+
+// Server serves FTP control connections. Set its fields before the first
+// call to Serve and leave them alone afterwards.
+type Server struct {
+	Auth    Authenticator   // required
+	Passive PassiveProvider // nil: PASV/EPSV answer 425
+	Logger  *slog.Logger    // nil: slog.Default()
+
+	// AllowActive enables PORT/EPRT. An active data connection only ever
+	// goes to the control connection's client IP (RFC 2577 bounce defence).
+	AllowActive bool
+	// PassiveIP picks the IPv4 address advertised in a PASV reply for a
+	// client that reached us at local. Nil: local itself.
+	PassiveIP func(client, local netip.Addr) (netip.Addr, error)
+
+	IdleTimeout     time.Duration // idle control connection; default 5m
+	DataTimeout     time.Duration // waiting for a data connection; default 30s
+	StallTimeout    time.Duration // no byte moved on a data connection; default 2m
+	LoginFailDelay  time.Duration // pause before a 530; default 1s
+	MaxLoginFailure int           // failed logins before the session is closed; default 3
+
+	Welcome string // 220 greeting text; default "s3ftpd ready."
+
+	once     sync.Once
+	cmds     map[string]command
+	mu       sync.Mutex
+	lns      map[net.Listener]struct{}
+	sessions map[*session]struct{}
+	closing  atomic.Bool
+	nextID   atomic.Uint64
+	wg       sync.WaitGroup
+	bufs     sync.Pool // *[]byte for RETR copies
+}
+
+func (s *Server) init() {
+	s.once.Do(func() {
+		s.cmds = commandTable()
+		s.lns = map[net.Listener]struct{}{}
+		s.sessions = map[*session]struct{}{}
+		s.bufs.New = func() any { b := make([]byte, 128<<10); return &b }
+		if s.Logger == nil {
+			s.Logger = slog.Default()
+		}
+		if s.IdleTimeout <= 0 {
+			s.IdleTimeout = 5 * time.Minute
+		}
+		if s.DataTimeout <= 0 {
+			s.DataTimeout = 30 * time.Second
+		}
+		if s.StallTimeout <= 0 {
+			s.StallTimeout = 2 * time.Minute
+		}
+		if s.LoginFailDelay < 0 {
+			s.LoginFailDelay = 0
+		} else if s.LoginFailDelay == 0 {
+			s.LoginFailDelay = time.Second
+		}
+		if s.MaxLoginFailure <= 0 {
+			s.MaxLoginFailure = 3
+		}
+		if s.Welcome == "" {
+			s.Welcome = "s3ftpd ready."
+		}
+	})
+}
+
+// Listen opens a TCP listener whose connections have TCP keepalive probes
+// after idle, so that a load balancer's idle timer (AWS NLB: 350 s) does not
+// cut a control connection that stays silent during a long transfer.
+func Listen(ctx context.Context, addr string, idle time.Duration) (net.Listener, error) {
+	if idle <= 0 {
+		idle = 60 * time.Second
+	}
+	lc := net.ListenConfig{KeepAliveConfig: net.KeepAliveConfig{
+		Enable: true, Idle: idle, Interval: 15 * time.Second, Count: 4,
+	}}
+	return lc.Listen(ctx, "tcp", addr)
+}
+
+// ListenAndServe listens on addr with TCP keepalive and serves.
+func (s *Server) ListenAndServe(addr string) error {
+	l, err := Listen(context.Background(), addr, 0)
+	if err != nil {
+		return err
+	}
+	return s.Serve(l)
+}
+
+// Serve accepts control connections on l until Shutdown or Close. The
+// listener may be wrapped (PROXY protocol): the connection's RemoteAddr is
+// taken as the real client address everywhere.
+func (s *Server) Serve(l net.Listener) error {
+	s.init()
+	if s.Auth == nil {
+		return errors.New("ftp: Server.Auth is nil")
+	}
+	s.mu.Lock()
+	if s.closing.Load() {
+		s.mu.Unlock()
+		l.Close()
+		return ErrServerClosed
+	}
+	s.lns[l] = struct{}{}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.lns, l)
+		s.mu.Unlock()
+	}()
+
+	var delay time.Duration
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			if s.closing.Load() {
+				return ErrServerClosed
+			}
+			if errors.Is(err, net.ErrClosed) {
+				return err
+			}
+			// Anything else (EMFILE, ECONNABORTED, a refused PROXY header)
+			// concerns one connection or a passing shortage: back off, go on.
+			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+			s.Logger.Warn("accept failed; retrying", "err", err, "delay", delay)
+			time.Sleep(delay)
+			continue
+		}
+		delay = 0
+		s.startSession(c)
+	}
+}
+
+func (s *Server) startSession(c net.Conn) {
+	sess := newSession(s, c)
+	s.mu.Lock()
+	if s.closing.Load() {
+		s.mu.Unlock()
+		sess.refuse(421, "Service not available, server shutting down.")
+		return
+	}
+	s.sessions[sess] = struct{}{}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	go func() {
+		defer s.wg.Done()
+		defer func() {
+			s.mu.Lock()
+			delete(s.sessions, sess)
+			s.mu.Unlock()
+		}()
+		sess.serve()
+	}()
+}
+
+// Shutdown stops accepting connections, tells idle sessions 421 and closes
+// them, lets transfers in flight finish, and returns once every session has
+// ended or ctx is done (then the remaining sessions are closed and ctx's
+// error is returned).
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.init()
+	s.mu.Lock()
+	s.closing.Store(true)
+	for l := range s.lns {
+		l.Close()
+	}
+	for sess := range s.sessions {
+		sess.drain()
+	}
+	s.mu.Unlock()
+
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		s.Close()
+		<-done
+		return ctx.Err()
+	}
+}
+
+// Close closes every listener and every session at once.
+func (s *Server) Close() error {
+	s.init()
+	s.mu.Lock()
+	s.closing.Store(true)
+	for l := range s.lns {
+		l.Close()
+	}
+	for sess := range s.sessions {
+		sess.kill()
+	}
+	s.mu.Unlock()
+	return nil
+}
+
+// Sessions is the number of open control connections.
+func (s *Server) Sessions() int {
+	s.init()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.sessions)
+}

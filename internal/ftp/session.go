@@ -1,0 +1,241 @@
+package ftp
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strings"
+	"sync"
+	"time"
+)
+
+// session is one control connection. Its state is owned by the command
+// goroutine (serve); a transfer runs in a goroutine of its own so that ABOR
+// and STAT can be answered while it moves data (RFC 959 §4.1.3).
+type session struct {
+	srv    *Server
+	id     uint64
+	ctrl   net.Conn
+	r      *bufio.Reader
+	client netip.Addr // real client IP (PROXY-derived behind a LB)
+	local  netip.Addr // the address the client reached us at
+	log    *slog.Logger
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	wmu   sync.Mutex // serialises control writes
+	wfail bool
+
+	mu       sync.Mutex // guards the fields below, shared with Shutdown
+	busy     bool       // a command or a transfer is running
+	draining bool
+	xfer     *transfer
+
+	// Command goroutine state.
+	user       string
+	acct       *Account
+	failures   int
+	cwd        string
+	renameFrom string
+	rest       int64
+	binary     bool
+	epsvAll    bool
+	utf8       bool
+	mlstFacts  []string
+	pasv       PassiveListener
+	active     netip.AddrPort
+}
+
+func newSession(srv *Server, c net.Conn) *session {
+	id := srv.nextID.Add(1)
+	client := addrOf(c.RemoteAddr())
+	ctx, cancel := context.WithCancel(context.Background())
+	return &session{
+		srv:       srv,
+		id:        id,
+		ctrl:      c,
+		r:         bufio.NewReaderSize(c, 512),
+		client:    client,
+		local:     addrOf(c.LocalAddr()),
+		log:       srv.Logger.With("session", id, "client", client.String()),
+		ctx:       ctx,
+		cancel:    cancel,
+		cwd:       "/",
+		mlstFacts: allFacts,
+	}
+}
+
+// addrOf is the IP of a TCP address, IPv4-mapped IPv6 unmapped.
+func addrOf(a net.Addr) netip.Addr {
+	if ta, ok := a.(*net.TCPAddr); ok {
+		ip, _ := netip.AddrFromSlice(ta.IP)
+		return ip.Unmap()
+	}
+	ap, err := netip.ParseAddrPort(a.String())
+	if err != nil {
+		return netip.Addr{}
+	}
+	return ap.Addr().Unmap()
+}
+
+// refuse answers a connection we will not serve and closes it.
+func (s *session) refuse(code int, text string) {
+	s.reply(code, text)
+	s.ctrl.Close()
+	s.cancel()
+}
+
+func (s *session) serve() {
+	defer s.end()
+	s.log.Debug("session start")
+	s.reply(220, s.srv.Welcome)
+	for {
+		line, err := s.readCommand()
+		if errors.Is(err, errLineTooLong) {
+			s.reply(500, "Command line too long.")
+			continue
+		}
+		if err != nil {
+			s.readFailed(err)
+			return
+		}
+		verb, arg := splitCommand(line)
+		if s.transferring() {
+			switch verb {
+			case "ABOR":
+				s.abortTransfer()
+				continue
+			case "STAT":
+				if arg == "" {
+					s.transferStatus()
+					continue
+				}
+			}
+			// Anything else waits for the transfer's final reply, in order.
+			s.waitTransfer()
+		}
+		if !s.begin() {
+			return
+		}
+		quit := s.dispatch(verb, arg)
+		if !s.finish() || quit {
+			return
+		}
+	}
+}
+
+// begin marks the session busy; false if it is draining (it got its 421).
+func (s *session) begin() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.draining {
+		return false
+	}
+	s.busy = true
+	return true
+}
+
+// finish ends a command; a drain that arrived meanwhile closes the session
+// now unless a transfer still runs (then the transfer closes it).
+func (s *session) finish() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.xfer != nil {
+		return true
+	}
+	s.busy = false
+	if s.draining {
+		s.reply(421, "Server shutting down; closing control connection.")
+		return false
+	}
+	return true
+}
+
+// drain is called by Server.Shutdown: an idle session gets 421 and is
+// closed now; a busy one after its command or transfer ends.
+func (s *session) drain() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.draining {
+		return
+	}
+	s.draining = true
+	if !s.busy {
+		s.reply(421, "Server shutting down; closing control connection.")
+		s.ctrl.Close()
+	}
+}
+
+// kill closes the session at once (Server.Close, drain timeout).
+func (s *session) kill() {
+	s.cancel()
+	s.ctrl.Close()
+}
+
+func (s *session) end() {
+	s.cancel()
+	s.waitTransfer()
+	s.closePassive()
+	s.ctrl.Close()
+	s.log.Debug("session end")
+}
+
+func (s *session) readFailed(err error) {
+	var ne net.Error
+	switch {
+	case errors.As(err, &ne) && ne.Timeout():
+		s.log.Info("idle timeout")
+		s.reply(421, "Timeout: closing control connection.")
+	case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
+	default:
+		s.log.Debug("control read failed", "err", err)
+	}
+}
+
+// readCommand reads one command line. The idle timeout applies only while
+// no transfer runs: a control connection is silent during a long transfer.
+func (s *session) readCommand() (string, error) {
+	if !s.transferring() {
+		_ = s.ctrl.SetReadDeadline(time.Now().Add(s.srv.IdleTimeout))
+	}
+	return readLine(s.r, maxLine)
+}
+
+// splitCommand parses "VERB arg" (RFC 959 §5.3): the verb is
+// case-insensitive, the argument is everything after the first space.
+func splitCommand(line string) (verb, arg string) {
+	verb, arg, _ = strings.Cut(line, " ")
+	return strings.ToUpper(verb), arg
+}
+
+func (s *session) dispatch(verb, arg string) (quit bool) {
+	c, ok := s.srv.cmds[verb]
+	if !ok {
+		s.reply(502, "Command not implemented.")
+		return false
+	}
+	if verb == "PASS" {
+		s.log.Debug("command", "verb", verb) // never the password
+	} else {
+		s.log.Debug("command", "verb", verb, "arg", arg)
+	}
+	switch {
+	case c.login && s.acct == nil:
+		s.reply(530, "Please login with USER and PASS.")
+	case c.arg && arg == "":
+		s.reply(501, "Syntax error in parameters or arguments.")
+	case c.write && s.acct.ReadOnly:
+		s.reply(550, "Permission denied: read-only account.")
+	default:
+		if verb != "RNFR" {
+			// RNTO must follow RNFR directly (RFC 959 §4.1.3).
+			defer func() { s.renameFrom = "" }()
+		}
+		return c.run(s, arg)
+	}
+	return false
+}
