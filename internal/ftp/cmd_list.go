@@ -174,6 +174,9 @@ func (s *session) lsLine(fi fs.FileInfo, now time.Time) string {
 		mode = strings.ReplaceAll(mode, "w", "-")
 	}
 	t := fi.ModTime().UTC()
+	if t.IsZero() {
+		t = now.UTC() // an S3 prefix has no time of its own
+	}
 	stamp := t.Format("Jan _2 15:04")
 	if age := now.Sub(t); age > 182*24*time.Hour || age < -time.Hour {
 		stamp = t.Format("Jan _2  2006")

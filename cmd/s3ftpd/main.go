@@ -1,0 +1,74 @@
+// Command s3ftpd is an FTP server that stores files in S3.
+//
+//	s3ftpd                      embedded S3-compatible store, demo/demo on 127.0.0.1:2121
+//	s3ftpd --config FILE        as configured (see README)
+//	s3ftpd hash-password        read a password on stdin, print its bcrypt hash
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/s3ftpd/s3ftpd/internal/auth"
+	"github.com/s3ftpd/s3ftpd/internal/config"
+)
+
+func main() {
+	if err := run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "s3ftpd:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "hash-password" {
+		return hashPassword(stdin, stdout)
+	}
+	fl := flag.NewFlagSet("s3ftpd", flag.ContinueOnError)
+	fl.SetOutput(stderr)
+	cfgPath := fl.String("config", "", "YAML config file (default: embedded store, user demo/demo)")
+	if err := fl.Parse(args); err != nil {
+		return err
+	}
+	if fl.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q (commands: hash-password)", fl.Arg(0))
+	}
+	cfg := config.Default()
+	if *cfgPath != "" {
+		var err error
+		if cfg, err = config.Load(*cfgPath); err != nil {
+			return fmt.Errorf("invalid config %s:\n%w", *cfgPath, err)
+		}
+	} else if err := cfg.Validate(); err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	return serve(ctx, cfg, stdout, stderr)
+}
+
+// hashPassword prints the bcrypt hash of the first line of stdin.
+func hashPassword(stdin io.Reader, stdout io.Writer) error {
+	line, err := bufio.NewReader(stdin).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return err
+	}
+	pw := strings.TrimRight(line, "\r\n")
+	if pw == "" {
+		return errors.New("hash-password: give the password on stdin, e.g. `echo -n secret | s3ftpd hash-password`")
+	}
+	h, err := auth.HashPassword(pw)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintln(stdout, h)
+	return err
+}

@@ -1,0 +1,154 @@
+// Package auth implements ftp.Authenticator for a fixed list of users, each
+// with a plain password or a bcrypt hash.
+package auth
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"path"
+	"strings"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/s3ftpd/s3ftpd/internal/ftp"
+)
+
+// User is one login: exactly one of Password and PasswordHash (bcrypt) is
+// set. Home is the absolute slash path the user's FS is rooted at ("" is
+// "/"). The fields match config.User, so auth.User(u) converts one.
+type User struct {
+	Name         string
+	Password     string
+	PasswordHash string
+	Home         string
+	ReadOnly     bool
+}
+
+var _ ftp.Authenticator = (*Users)(nil)
+
+// Users checks logins against a fixed set of users. It is safe for
+// concurrent use.
+type Users struct {
+	byName map[string]*user
+	fsFor  func(home string) ftp.FS
+	// dummy is a bcrypt hash of a random password, compared against on
+	// every login that does not compare against a user's own hash (unknown
+	// user, plain password), so that each login costs one bcrypt and its
+	// time does not tell whether the user exists.
+	dummy []byte
+}
+
+type user struct {
+	name     string
+	home     string
+	readOnly bool
+	// Exactly one of these is set.
+	plainSum [sha256.Size]byte // SHA-256 of the plain password
+	hash     []byte            // bcrypt
+}
+
+// New returns an Authenticator for users. fsFor is called at each
+// successful login with the user's home and returns the FS rooted there.
+// Errors name the user and the problem, never a password.
+func New(users []User, fsFor func(home string) ftp.FS) (*Users, error) {
+	if fsFor == nil {
+		return nil, errors.New("auth: fsFor is nil")
+	}
+	u := &Users{byName: make(map[string]*user, len(users)), fsFor: fsFor}
+	var errs []error
+	cost := 0
+	for i, cu := range users {
+		bad := func(format string, args ...any) {
+			errs = append(errs, fmt.Errorf("auth: user %d %q: %s", i, cu.Name, fmt.Sprintf(format, args...)))
+		}
+		home := cu.Home
+		if home == "" {
+			home = "/"
+		}
+		switch {
+		case cu.Name == "":
+			bad("empty name")
+			continue
+		case u.byName[cu.Name] != nil:
+			bad("duplicate name")
+			continue
+		case !strings.HasPrefix(home, "/"):
+			bad("home %q is not an absolute path", cu.Home)
+			continue
+		}
+		e := &user{name: cu.Name, home: path.Clean(home), readOnly: cu.ReadOnly}
+		switch {
+		case (cu.Password == "") == (cu.PasswordHash == ""):
+			bad("set exactly one of password and password hash")
+			continue
+		case cu.PasswordHash != "":
+			c, err := bcrypt.Cost([]byte(cu.PasswordHash))
+			if err != nil {
+				bad("password hash is not a bcrypt hash")
+				continue
+			}
+			cost = max(cost, c)
+			e.hash = []byte(cu.PasswordHash)
+		default:
+			e.plainSum = sha256.Sum256([]byte(cu.Password))
+		}
+		u.byName[e.name] = e
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	// The dummy costs what the dearest real hash costs; with only plain
+	// passwords, what HashPassword would.
+	if cost == 0 {
+		cost = bcrypt.DefaultCost
+	}
+	dummy, err := bcrypt.GenerateFromPassword([]byte(rand.Text()), cost)
+	if err != nil {
+		return nil, fmt.Errorf("auth: dummy hash: %w", err)
+	}
+	u.dummy = dummy
+	return u, nil
+}
+
+// Login implements ftp.Authenticator. An unknown user and a wrong password
+// both give ftp.ErrBadLogin, after the same work: one bcrypt comparison.
+func (u *Users) Login(ctx context.Context, req ftp.LoginRequest) (*ftp.Account, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	e := u.byName[req.User]
+	ok := false
+	switch {
+	case e != nil && e.hash != nil:
+		ok = bcrypt.CompareHashAndPassword(e.hash, []byte(req.Password)) == nil
+	default:
+		// Unknown user or plain password: spend one bcrypt anyway. The
+		// plain comparison is over SHA-256 sums, so it takes the same time
+		// whatever the lengths.
+		_ = bcrypt.CompareHashAndPassword(u.dummy, []byte(req.Password))
+		sum := sha256.Sum256([]byte(req.Password))
+		ok = e != nil && subtle.ConstantTimeCompare(sum[:], e.plainSum[:]) == 1
+	}
+	if !ok {
+		return nil, ftp.ErrBadLogin
+	}
+	fsys := u.fsFor(e.home)
+	if fsys == nil {
+		return nil, fmt.Errorf("auth: no storage for user %q", e.name)
+	}
+	return &ftp.Account{Name: e.name, FS: fsys, ReadOnly: e.readOnly}, nil
+}
+
+// HashPassword returns a bcrypt hash of password at bcrypt.DefaultCost, for
+// a password_hash setting.
+func HashPassword(password string) (string, error) {
+	h, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.DefaultCost)
+	if err != nil {
+		return "", fmt.Errorf("auth: hash password: %w", err)
+	}
+	return string(h), nil
+}

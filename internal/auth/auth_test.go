@@ -1,0 +1,236 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"strings"
+	"sync"
+	"testing"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/s3ftpd/s3ftpd/internal/config"
+	"github.com/s3ftpd/s3ftpd/internal/ftp"
+)
+
+// fakeFS is an ftp.FS that only remembers the home it was made for; its
+// methods are never called here.
+type fakeFS struct {
+	ftp.FS
+	home string
+}
+
+// recorder is an fsFor that records every home it was asked for.
+type recorder struct {
+	mu    sync.Mutex
+	homes []string
+}
+
+func (r *recorder) fsFor(home string) ftp.FS {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.homes = append(r.homes, home)
+	return &fakeFS{home: home}
+}
+
+func mustHash(t *testing.T, pw string) string {
+	t.Helper()
+	h, err := bcrypt.GenerateFromPassword([]byte(pw), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(h)
+}
+
+func login(u *Users, name, pw string) (*ftp.Account, error) {
+	return u.Login(context.Background(), ftp.LoginRequest{User: name, Password: pw, Client: netip.MustParseAddr("127.0.0.1")})
+}
+
+func TestLogin(t *testing.T) {
+	rec := &recorder{}
+	u, err := New([]User{
+		{Name: "alice", Password: "wonderland", Home: "/alice/"},
+		{Name: "bob", PasswordHash: mustHash(t, "builder"), ReadOnly: true},
+	}, rec.fsFor)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	for _, tc := range []struct {
+		name, user, pw string
+		wantHome       string // "" = want ErrBadLogin
+		wantRO         bool
+	}{
+		{"plain right", "alice", "wonderland", "/alice", false},
+		{"plain wrong", "alice", "wonderlan", "", false},
+		{"plain longer", "alice", "wonderland!", "", false},
+		{"plain empty", "alice", "", "", false},
+		{"bcrypt right", "bob", "builder", "/", true},
+		{"bcrypt wrong", "bob", "wonderland", "", false},
+		{"bcrypt empty", "bob", "", "", false},
+		{"unknown user", "carol", "wonderland", "", false},
+		{"unknown empty", "", "", "", false},
+		{"name is case-sensitive", "Alice", "wonderland", "", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rec.homes = nil
+			acct, err := login(u, tc.user, tc.pw)
+			if tc.wantHome == "" {
+				if !errors.Is(err, ftp.ErrBadLogin) || acct != nil {
+					t.Fatalf("Login = %v, %v; want ErrBadLogin", acct, err)
+				}
+				if len(rec.homes) != 0 {
+					t.Errorf("fsFor called for a failed login: %q", rec.homes)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Login: %v", err)
+			}
+			if acct.Name != tc.user || acct.ReadOnly != tc.wantRO {
+				t.Errorf("Account = %+v, want name %q read-only %v", acct, tc.user, tc.wantRO)
+			}
+			if f, ok := acct.FS.(*fakeFS); !ok || f.home != tc.wantHome {
+				t.Errorf("Account.FS = %#v, want the FS made for %q", acct.FS, tc.wantHome)
+			}
+			if len(rec.homes) != 1 || rec.homes[0] != tc.wantHome {
+				t.Errorf("fsFor homes = %q, want [%q]", rec.homes, tc.wantHome)
+			}
+		})
+	}
+}
+
+func TestHashPassword(t *testing.T) {
+	t.Parallel() // DefaultCost bcrypt is slow under -race
+	h1, err := HashPassword("s3cr3t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, err := bcrypt.Cost([]byte(h1)); err != nil || c != bcrypt.DefaultCost {
+		t.Errorf("cost = %d, %v; want %d", c, err, bcrypt.DefaultCost)
+	}
+	if strings.Contains(h1, "s3cr3t") {
+		t.Error("hash contains the password")
+	}
+	if err := bcrypt.CompareHashAndPassword([]byte(h1), []byte("s3cr3t")); err != nil {
+		t.Errorf("hash does not match its password: %v", err)
+	}
+
+	long := strings.Repeat("p", 73)
+	if _, err := HashPassword(long); err == nil || strings.Contains(err.Error(), long) {
+		t.Errorf("HashPassword(73 bytes) = %v, want an error without the password", err)
+	}
+}
+
+func TestNewRejects(t *testing.T) {
+	good := mustHash(t, "pw")
+	for _, tc := range []struct {
+		name  string
+		users []User
+		want  string
+	}{
+		{"empty name", []User{{Password: "secret-1"}}, "empty name"},
+		{"duplicate", []User{{Name: "a", Password: "secret-1"}, {Name: "a", Password: "secret-2"}}, "duplicate"},
+		{"both", []User{{Name: "a", Password: "secret-1", PasswordHash: good}}, "exactly one"},
+		{"neither", []User{{Name: "a"}}, "exactly one"},
+		{"bad hash", []User{{Name: "a", PasswordHash: "secret-1"}}, "not a bcrypt hash"},
+		{"relative home", []User{{Name: "a", Password: "secret-1", Home: "a/b"}}, "absolute"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			u, err := New(tc.users, (&recorder{}).fsFor)
+			if err == nil || u != nil {
+				t.Fatalf("New = %v, %v; want an error", u, err)
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %q does not contain %q", err, tc.want)
+			}
+			if strings.Contains(err.Error(), "secret-") || strings.Contains(err.Error(), good) {
+				t.Errorf("error shows a password or hash: %q", err)
+			}
+		})
+	}
+	if _, err := New(nil, nil); err == nil {
+		t.Error("New with a nil fsFor succeeded")
+	}
+}
+
+// TestDummyCost checks the timing defence's premise: an unknown user costs
+// a bcrypt comparison as dear as the dearest configured hash.
+func TestDummyCost(t *testing.T) {
+	t.Parallel()
+	h4 := mustHash(t, "a")
+	h6, err := bcrypt.GenerateFromPassword([]byte("b"), bcrypt.MinCost+2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		users []User
+		want  int
+	}{
+		{[]User{{Name: "a", PasswordHash: h4}, {Name: "b", PasswordHash: string(h6)}, {Name: "c", Password: "c"}}, bcrypt.MinCost + 2},
+		{[]User{{Name: "c", Password: "c"}}, bcrypt.DefaultCost},
+	} {
+		u, err := New(tc.users, (&recorder{}).fsFor)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c, err := bcrypt.Cost(u.dummy); err != nil || c != tc.want {
+			t.Errorf("dummy cost = %d, %v; want %d", c, err, tc.want)
+		}
+	}
+}
+
+func TestLoginErrors(t *testing.T) {
+	u, err := New([]User{{Name: "a", PasswordHash: mustHash(t, "pw")}}, func(string) ftp.FS { return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	// No FS for a good login: an internal error (421), not a bad login.
+	if _, err := login(u, "a", "pw"); err == nil || errors.Is(err, ftp.ErrBadLogin) || strings.Contains(err.Error(), "pw\"") {
+		t.Errorf("Login with no FS = %v, want an internal error", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := u.Login(ctx, ftp.LoginRequest{User: "a", Password: "pw"}); !errors.Is(err, context.Canceled) {
+		t.Errorf("Login with a cancelled context = %v, want context.Canceled", err)
+	}
+}
+
+func TestConcurrentLogins(t *testing.T) {
+	rec := &recorder{}
+	u, err := New([]User{
+		{Name: "a", PasswordHash: mustHash(t, "pa")},
+		{Name: "b", Password: "pb", Home: "/b"},
+	}, rec.fsFor)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Go(func() {
+			name, pw := "a", "pa"
+			if i%2 == 1 {
+				name, pw = "b", "pb"
+			}
+			if _, err := login(u, name, pw); err != nil {
+				t.Errorf("login %s: %v", name, err)
+			}
+			if _, err := login(u, name, pw+"x"); !errors.Is(err, ftp.ErrBadLogin) {
+				t.Errorf("wrong login %s: %v", name, err)
+			}
+		})
+	}
+	wg.Wait()
+	if len(rec.homes) != 8 {
+		t.Errorf("fsFor called %d times, want 8", len(rec.homes))
+	}
+}
+
+// config.User converts to User field for field; cmd relies on it.
+func TestConfigUserConverts(t *testing.T) {
+	c := config.User{Name: "n", Password: "p", Home: "/h", ReadOnly: true}
+	if got := User(c); got != (User{Name: "n", Password: "p", Home: "/h", ReadOnly: true}) {
+		t.Errorf("User(config.User) = %+v", got)
+	}
+}

@@ -1,0 +1,287 @@
+// Package config is s3ftpd's typed configuration: the zero-setup defaults,
+// loading them overlaid with a YAML file, and a Validate that reports every
+// problem at once, each naming its field path.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"time"
+)
+
+// Config is the whole configuration. The zero value is not useful; start
+// from Default() (Load and Parse do).
+type Config struct {
+	// Listen is the control connection's listen address, host:port.
+	Listen   string   `yaml:"listen"`
+	Passive  Passive  `yaml:"passive"`
+	Active   Active   `yaml:"active"`
+	Timeouts Timeouts `yaml:"timeouts"`
+	Store    Store    `yaml:"store"`
+	// Users who may log in. When a file has no users key at all and the
+	// store is embedded, the single demo/demo user of Default() stays.
+	Users []User `yaml:"users"`
+	Log   Log    `yaml:"log"`
+}
+
+// Passive configures PASV/EPSV (RFC 959, RFC 2428).
+type Passive struct {
+	// Ports the server listens on for passive data connections.
+	Ports PortRange `yaml:"ports"`
+	// Address advertised in PASV replies: an IP literal or a DNS name.
+	// Empty means the control connection's local address.
+	Address string `yaml:"address"`
+}
+
+// Active configures PORT/EPRT (RFC 959, RFC 2428).
+type Active struct {
+	// Enabled allows PORT/EPRT. They only ever connect to the control
+	// connection's client IP.
+	Enabled bool `yaml:"enabled"`
+}
+
+// Timeouts of a session. YAML takes Go durations: "30s", "5m", "1h30m".
+type Timeouts struct {
+	// Idle closes a control connection with no command for this long.
+	Idle time.Duration `yaml:"idle"`
+	// DataAccept is how long to wait for the data connection to arrive.
+	DataAccept time.Duration `yaml:"data_accept"`
+	// TransferStall aborts a transfer that moved no byte for this long.
+	TransferStall time.Duration `yaml:"transfer_stall"`
+	// LoginFailDelay is waited before answering a failed login.
+	LoginFailDelay time.Duration `yaml:"login_fail_delay"`
+	// Keepalive is the TCP keepalive idle time on control connections;
+	// it must stay below AWS NLB's 350s idle timeout.
+	Keepalive time.Duration `yaml:"keepalive"`
+}
+
+// Store selects and configures the storage. It is the embedded store unless
+// S3.Bucket is set.
+type Store struct {
+	Embedded Embedded `yaml:"embedded"`
+	S3       S3       `yaml:"s3"`
+}
+
+// Embedded configures the in-process S3-compatible store.
+type Embedded struct {
+	// Dir holds the stored files.
+	Dir string `yaml:"dir"`
+	// Listen is the store's host:port; empty means a free loopback port.
+	Listen string `yaml:"listen"`
+	// AccessKey and SecretKey are generated when both are empty.
+	AccessKey string `yaml:"access_key"`
+	SecretKey string `yaml:"secret_key"`
+}
+
+// S3 configures an external S3 or S3-compatible store. PartSize,
+// Concurrency and BufferBudget also apply to the embedded store.
+type S3 struct {
+	Bucket   string `yaml:"bucket"`
+	Prefix   string `yaml:"prefix"`
+	Region   string `yaml:"region"`
+	Endpoint string `yaml:"endpoint"`
+	// PathStyle addresses the bucket as endpoint/bucket, not bucket.endpoint.
+	PathStyle bool `yaml:"path_style"`
+	// AccessKey and SecretKey are static credentials (both or neither);
+	// when empty the SDK's default credential chain is used.
+	AccessKey string `yaml:"access_key"`
+	SecretKey string `yaml:"secret_key"`
+	// PartSize of multipart uploads: 5 MiB to 5 GiB.
+	PartSize Size `yaml:"part_size"`
+	// Concurrency is how many parts of one upload are sent at once: 1 to 64.
+	Concurrency int `yaml:"concurrency"`
+	// BufferBudget bounds the memory of all uploads of the process
+	// together; at least two parts.
+	BufferBudget Size `yaml:"buffer_budget"`
+}
+
+// User is one login. Exactly one of Password and PasswordHash (bcrypt) is
+// set. Home is an absolute slash path inside the store, the user's chroot.
+type User struct {
+	Name         string `yaml:"name"`
+	Password     string `yaml:"password"`
+	PasswordHash string `yaml:"password_hash"`
+	Home         string `yaml:"home"`
+	ReadOnly     bool   `yaml:"read_only"`
+}
+
+// Log configures the process logger.
+type Log struct {
+	// Level is debug, info, warn or error.
+	Level string `yaml:"level"`
+	// Format is text or json.
+	Format string `yaml:"format"`
+}
+
+// Default is the zero-setup configuration: the embedded store under
+// ./s3ftpd-data, listening on loopback, with one user demo/demo.
+func Default() Config {
+	return Config{
+		Listen: "127.0.0.1:2121",
+		Passive: Passive{
+			Ports: PortRange{First: 50000, Last: 50099},
+		},
+		Active: Active{Enabled: true},
+		Timeouts: Timeouts{
+			Idle:           5 * time.Minute,
+			DataAccept:     30 * time.Second,
+			TransferStall:  2 * time.Minute,
+			LoginFailDelay: time.Second,
+			Keepalive:      60 * time.Second,
+		},
+		Store: Store{
+			Embedded: Embedded{Dir: "./s3ftpd-data"},
+			S3: S3{
+				PartSize:     8 * MiB,
+				Concurrency:  4,
+				BufferBudget: 256 * MiB,
+			},
+		},
+		Users: []User{{Name: "demo", Password: "demo", Home: "/"}},
+		Log:   Log{Level: "info", Format: "text"},
+	}
+}
+
+// Load reads the YAML file at path, overlays it on Default() and validates
+// the result. The error lists every problem found (errors.Join of
+// *FieldError, plus YAML syntax errors).
+func Load(path string) (Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return Config{}, fmt.Errorf("config: %w", err)
+	}
+	return Parse(data)
+}
+
+// Parse is Load from bytes. Keys not known to Config are errors.
+func Parse(data []byte) (Config, error) {
+	cfg := Default()
+	root, err := parseYAML(data)
+	if err != nil {
+		return Config{}, err
+	}
+	d := decoder{lines: map[string]int{}}
+	if root != nil {
+		d.value(root, &cfg, "")
+	}
+	// The demo user only stands when nobody configured users and the store
+	// is the embedded one; an S3 store needs explicit users.
+	if _, given := d.lines["users"]; !given && !cfg.UseEmbedded() {
+		cfg.Users = nil
+	}
+	errs := d.errs
+	if err := cfg.Validate(); err != nil {
+		for _, e := range unwrapAll(err) {
+			var fe *FieldError
+			if errors.As(e, &fe) && fe.Line == 0 {
+				fe.Line = d.line(fe.Field)
+			}
+			errs = append(errs, e)
+		}
+	}
+	if len(errs) > 0 {
+		return Config{}, errors.Join(errs...)
+	}
+	return cfg, nil
+}
+
+// UseEmbedded reports whether the embedded store is used: S3.Bucket is empty.
+func (s Store) UseEmbedded() bool { return s.S3.Bucket == "" }
+
+// UseEmbedded is c.Store.UseEmbedded().
+func (c *Config) UseEmbedded() bool { return c.Store.UseEmbedded() }
+
+// SlogLevel is Level as a slog.Level (info when unknown).
+func (l Log) SlogLevel() slog.Level {
+	switch l.Level {
+	case "debug":
+		return slog.LevelDebug
+	case "warn":
+		return slog.LevelWarn
+	case "error":
+		return slog.LevelError
+	}
+	return slog.LevelInfo
+}
+
+// Handler is a slog handler writing to w in Format at Level.
+func (l Log) Handler(w io.Writer) slog.Handler {
+	opts := &slog.HandlerOptions{Level: l.SlogLevel()}
+	if l.Format == "json" {
+		return slog.NewJSONHandler(w, opts)
+	}
+	return slog.NewTextHandler(w, opts)
+}
+
+// FieldError is one configuration problem.
+type FieldError struct {
+	// Field is the YAML path, e.g. "passive.ports" or "users[1].home".
+	Field string
+	// Line in the YAML file, 0 when unknown (a Config built in Go, or a
+	// default value).
+	Line int
+	Msg  string
+}
+
+func (e *FieldError) Error() string {
+	field := e.Field
+	if field == "" {
+		field = "config"
+	}
+	if e.Line > 0 {
+		return fmt.Sprintf("line %d: %s: %s", e.Line, field, e.Msg)
+	}
+	return field + ": " + e.Msg
+}
+
+func unwrapAll(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
+}
+
+const redacted = "REDACTED"
+
+// String hides the password and its hash, so that printing or logging a
+// User (or a Config holding it) never shows them.
+func (u User) String() string {
+	type plain User
+	if u.Password != "" {
+		u.Password = redacted
+	}
+	if u.PasswordHash != "" {
+		u.PasswordHash = redacted
+	}
+	return fmt.Sprintf("%+v", plain(u))
+}
+
+// GoString is String, for %#v.
+func (u User) GoString() string { return u.String() }
+
+// String hides the secret key.
+func (e Embedded) String() string {
+	type plain Embedded
+	if e.SecretKey != "" {
+		e.SecretKey = redacted
+	}
+	return fmt.Sprintf("%+v", plain(e))
+}
+
+// GoString is String, for %#v.
+func (e Embedded) GoString() string { return e.String() }
+
+// String hides the secret key.
+func (s S3) String() string {
+	type plain S3
+	if s.SecretKey != "" {
+		s.SecretKey = redacted
+	}
+	return fmt.Sprintf("%+v", plain(s))
+}
+
+// GoString is String, for %#v.
+func (s S3) GoString() string { return s.String() }

@@ -1,0 +1,94 @@
+package embeds3
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/versity/versitygw/backend/meta"
+)
+
+// layout is where the gateway keeps buckets and metadata under Options.Dir.
+type layout struct {
+	base    string              // absolute Options.Dir
+	root    string              // gateway root: base/buckets
+	sidecar string              // base/meta when metadata is in a sidecar, else ""
+	meta    meta.MetadataStorer // XattrMeta or SideCar
+}
+
+func (l layout) kind() string {
+	if l.sidecar != "" {
+		return "sidecar"
+	}
+	return "xattr"
+}
+
+// prepareLayout creates the directories and chooses how metadata is stored.
+// Paths are made absolute here because posix.New changes the working
+// directory.
+//
+// Metadata goes into user xattrs when the filesystem supports them (probed
+// by really writing one, not just by the ENOTSUP check versitygw uses),
+// otherwise into Dir/meta — a sibling of the root, because versitygw refuses
+// a sidecar inside its root. Once Dir/meta holds anything it stays in use, so
+// a store keeps reading its metadata where it wrote it.
+func prepareLayout(dir string, forceSideCar bool) (layout, error) {
+	if dir == "" {
+		return layout{}, fmt.Errorf("embeds3: Dir is required")
+	}
+	base, err := filepath.Abs(dir)
+	if err != nil {
+		return layout{}, fmt.Errorf("embeds3: resolve %s: %w", dir, err)
+	}
+	l := layout{base: base, root: filepath.Join(base, "buckets")}
+	if err := os.MkdirAll(l.root, 0o755); err != nil {
+		return layout{}, fmt.Errorf("embeds3: create data directory: %w", err)
+	}
+
+	sidecar := filepath.Join(base, "meta")
+	useSideCar := forceSideCar || nonEmptyDir(sidecar)
+	if !useSideCar {
+		if err := probeXattr(l.root); err != nil {
+			useSideCar = true
+		}
+	}
+	if !useSideCar {
+		l.meta = meta.XattrMeta{}
+		return l, nil
+	}
+	if err := os.MkdirAll(sidecar, 0o755); err != nil {
+		return layout{}, fmt.Errorf("embeds3: create metadata directory: %w", err)
+	}
+	sc, err := meta.NewSideCar(sidecar)
+	if err != nil {
+		return layout{}, fmt.Errorf("embeds3: metadata directory %s: %w", sidecar, err)
+	}
+	l.sidecar, l.meta = sidecar, sc
+	return l, nil
+}
+
+// probeXattr writes, reads and drops a user xattr on a scratch file in dir.
+func probeXattr(dir string) error {
+	f, err := os.CreateTemp(dir, ".xattr-probe-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	x := meta.XattrMeta{}
+	if err := x.StoreAttribute(f, "", "", "s3ftpd-probe", []byte("1")); err != nil {
+		return err
+	}
+	_, err = x.RetrieveAttribute(f, "", "", "s3ftpd-probe")
+	return err
+}
+
+func nonEmptyDir(dir string) bool {
+	f, err := os.Open(dir)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	names, _ := f.Readdirnames(1)
+	return len(names) > 0
+}

@@ -1,0 +1,252 @@
+package s3fs
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/http"
+	"path"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/s3ftpd/s3ftpd/internal/ftp"
+)
+
+// tmpDirName is versitygw's per-bucket temporary directory. Its posix
+// backend stores uploads in progress there and hides every directory of
+// that name, at any depth, from listings: a file under it would be
+// invisible (or clash with the gateway's own files), so such names are
+// refused everywhere.
+const tmpDirName = ".sgwtmp"
+
+// fsys is one user's view of a Store, rooted at the key prefix root.
+type fsys struct {
+	s    *Store
+	root string // key of the home directory; "" for the bucket root
+}
+
+var _ ftp.FS = (*fsys)(nil)
+
+// key maps a clean absolute FS name to its object key.
+func (f *fsys) key(op, name string) (string, error) {
+	if !strings.HasPrefix(name, "/") || path.Clean(name) != name {
+		return "", fmt.Errorf("s3fs: %s %q: not a clean absolute name: %w", op, name, fs.ErrInvalid)
+	}
+	rel := name[1:]
+	for _, c := range strings.Split(rel, "/") {
+		if c == tmpDirName {
+			return "", fmt.Errorf("s3fs: %s %s: reserved name: %w", op, name, fs.ErrPermission)
+		}
+	}
+	return joinKey(f.root, rel), nil
+}
+
+// dirPrefix is the listing prefix of a directory key.
+func dirPrefix(key string) string {
+	if key == "" {
+		return ""
+	}
+	return key + "/"
+}
+
+func notExist(op, name string) error {
+	return fmt.Errorf("s3fs: %s %s: %w", op, name, fs.ErrNotExist)
+}
+
+// Stat describes a file (HeadObject) or a directory (a marker or anything
+// under its prefix).
+func (f *fsys) Stat(ctx context.Context, name string) (fs.FileInfo, error) {
+	key, err := f.key("stat", name)
+	if err != nil {
+		return nil, err
+	}
+	if name == "/" {
+		return &fileInfo{name: "/", dir: true}, nil
+	}
+	fi, err := f.s.headFile(ctx, key, name)
+	switch {
+	case err == nil:
+		return fi, nil
+	case !isNotFound(err):
+		return nil, mapErr("stat", name, err)
+	}
+	fi, err = f.s.statDir(ctx, key, name)
+	if err != nil {
+		return nil, mapErr("stat", name, err)
+	}
+	if fi == nil {
+		return nil, notExist("stat", name)
+	}
+	return fi, nil
+}
+
+// headFile stats the object key.
+func (s *Store) headFile(ctx context.Context, key, name string) (*fileInfo, error) {
+	out, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(key)})
+	if err != nil {
+		return nil, err
+	}
+	return &fileInfo{name: baseName(name), size: aws.ToInt64(out.ContentLength), mod: aws.ToTime(out.LastModified)}, nil
+}
+
+// statDir returns the directory at key, or nil if nothing is under it. Its
+// time is the marker object's, when there is one (it sorts first).
+func (s *Store) statDir(ctx context.Context, key, name string) (*fileInfo, error) {
+	prefix := dirPrefix(key)
+	out, err := s.client.ListObjectsV2(ctx, &s3.ListObjectsV2Input{
+		Bucket: aws.String(s.bucket), Prefix: aws.String(prefix), MaxKeys: aws.Int32(1),
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(out.Contents) == 0 && len(out.CommonPrefixes) == 0 {
+		return nil, nil
+	}
+	fi := &fileInfo{name: baseName(name), dir: true}
+	if len(out.Contents) > 0 && aws.ToString(out.Contents[0].Key) == prefix {
+		fi.mod = aws.ToTime(out.Contents[0].LastModified)
+	}
+	return fi, nil
+}
+
+// Open streams a file from offset (RFC 3659 REST STREAM).
+func (f *fsys) Open(ctx context.Context, name string, offset int64) (io.ReadCloser, error) {
+	key, err := f.key("open", name)
+	if err != nil {
+		return nil, err
+	}
+	if name == "/" || offset < 0 {
+		return nil, fmt.Errorf("s3fs: open %s at %d: %w", name, offset, fs.ErrInvalid)
+	}
+	in := &s3.GetObjectInput{Bucket: aws.String(f.s.bucket), Key: aws.String(key)}
+	if offset > 0 {
+		in.Range = aws.String(fmt.Sprintf("bytes=%d-", offset))
+	}
+	out, err := f.s.client.GetObject(ctx, in)
+	if err == nil {
+		return out.Body, nil
+	}
+	if offset > 0 && isInvalidRange(err) {
+		// S3 answers 416 for a range starting at the size; resuming a
+		// complete download is legal and reads nothing.
+		fi, herr := f.s.headFile(ctx, key, name)
+		if herr != nil {
+			return nil, mapErr("open", name, herr)
+		}
+		if offset == fi.size {
+			return http.NoBody, nil
+		}
+		return nil, fmt.Errorf("s3fs: open %s at %d beyond size %d: %w", name, offset, fi.size, fs.ErrInvalid)
+	}
+	return nil, mapErr("open", name, err)
+}
+
+// Create starts an upload; nothing is visible at name before Commit.
+func (f *fsys) Create(ctx context.Context, name string) (ftp.Upload, error) {
+	key, err := f.key("create", name)
+	if err != nil {
+		return nil, err
+	}
+	if name == "/" {
+		return nil, fmt.Errorf("s3fs: create /: %w", fs.ErrInvalid)
+	}
+	u := newUpload(ctx, f.s, name, key, contentTypeFor(name))
+	go func() {
+		fi, err := f.s.statDir(u.ctx, key, name)
+		switch {
+		case err != nil:
+			// Not fatal: the upload itself reports a real outage.
+			f.s.log.Debug("directory check before upload failed", "key", key, "err", err)
+			err = nil
+		case fi != nil:
+			err = fmt.Errorf("s3fs: create %s: is a directory: %w", name, fs.ErrExist)
+		}
+		u.dirCheck <- err
+	}()
+	return u, nil
+}
+
+// Remove deletes a file. S3 deletes succeed for missing keys, so the file
+// is looked up first.
+func (f *fsys) Remove(ctx context.Context, name string) error {
+	key, err := f.key("remove", name)
+	if err != nil {
+		return err
+	}
+	if name == "/" {
+		return fmt.Errorf("s3fs: remove /: %w", fs.ErrInvalid)
+	}
+	if _, err := f.s.headFile(ctx, key, name); err != nil {
+		if !isNotFound(err) {
+			return mapErr("remove", name, err)
+		}
+		if fi, derr := f.s.statDir(ctx, key, name); derr == nil && fi != nil {
+			return fmt.Errorf("s3fs: remove %s: is a directory: %w", name, fs.ErrInvalid)
+		}
+		return notExist("remove", name)
+	}
+	_, err = f.s.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(f.s.bucket), Key: aws.String(key)})
+	return mapErr("remove", name, err)
+}
+
+// Mkdir writes the "name/" marker object. The parent must be a directory
+// (as with mkdir(2); S3 itself would not care).
+func (f *fsys) Mkdir(ctx context.Context, name string) error {
+	key, err := f.key("mkdir", name)
+	if err != nil {
+		return err
+	}
+	if name == "/" {
+		return fmt.Errorf("s3fs: mkdir /: %w", fs.ErrExist)
+	}
+	switch _, err := f.Stat(ctx, name); {
+	case err == nil:
+		return fmt.Errorf("s3fs: mkdir %s: %w", name, fs.ErrExist)
+	case classify(err) != fs.ErrNotExist:
+		return err
+	}
+	if parent := path.Dir(name); parent != "/" {
+		pfi, err := f.Stat(ctx, parent)
+		if err != nil {
+			return err
+		}
+		if !pfi.IsDir() {
+			return fmt.Errorf("s3fs: mkdir %s: parent is a file: %w", name, fs.ErrNotExist)
+		}
+	}
+	_, err = f.s.client.PutObject(ctx, &s3.PutObjectInput{
+		Bucket: aws.String(f.s.bucket), Key: aws.String(key + "/"), ContentLength: aws.Int64(0),
+	})
+	return mapErr("mkdir", name, err)
+}
+
+// Rmdir removes an empty directory, i.e. its marker object.
+func (f *fsys) Rmdir(ctx context.Context, name string) error {
+	key, err := f.key("rmdir", name)
+	if err != nil {
+		return err
+	}
+	if name == "/" {
+		return fmt.Errorf("s3fs: rmdir /: %w", fs.ErrPermission)
+	}
+	prefix := key + "/"
+	out, err := f.s.client.ListObjectsV2(ctx, &s3.ListObjectsV2Input{
+		Bucket: aws.String(f.s.bucket), Prefix: aws.String(prefix), MaxKeys: aws.Int32(2),
+	})
+	if err != nil {
+		return mapErr("rmdir", name, err)
+	}
+	if len(out.Contents) == 0 {
+		return notExist("rmdir", name)
+	}
+	for _, o := range out.Contents {
+		if aws.ToString(o.Key) != prefix {
+			return fmt.Errorf("s3fs: rmdir %s: %w", name, ftp.ErrDirNotEmpty)
+		}
+	}
+	_, err = f.s.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(f.s.bucket), Key: aws.String(prefix)})
+	return mapErr("rmdir", name, err)
+}

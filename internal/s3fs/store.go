@@ -1,0 +1,140 @@
+// Package s3fs implements ftp.FS on S3 (or any S3-compatible store) with
+// aws-sdk-go-v2.
+//
+// Mapping: a file is an object; a directory is a common prefix or a "dir/"
+// marker object (Mkdir writes one, so empty directories exist); the home
+// directory always exists. Uploads stream into multipart uploads through
+// a process-wide memory budget (see upload.go and budget.go).
+package s3fs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/s3ftpd/s3ftpd/internal/ftp"
+)
+
+// Defaults and S3 limits.
+const (
+	DefaultPartSize     = 8 << 20
+	MinPartSize         = 5 << 20 // S3: every part but the last is at least 5 MiB
+	MaxPartSize         = 5 << 30 // S3: a part (and a PutObject) is at most 5 GiB
+	MaxParts            = 10000   // S3: parts per multipart upload
+	MaxObjectSize       = 5 << 40 // S3: 5 TiB per object
+	DefaultConcurrency  = 4
+	DefaultBufferBudget = 256 << 20
+)
+
+// Options configure a Store.
+type Options struct {
+	Bucket string
+	// Prefix is prepended to every key ("" or "a/b"; slashes are trimmed).
+	Prefix string
+	// PartSize is the initial multipart part size (default 8 MiB, min 5 MiB);
+	// see partSize for how it grows.
+	PartSize int64
+	// Concurrency is how many parts of one upload are sent at once
+	// (default 4).
+	Concurrency int
+	// BufferBudget bounds the bytes of upload buffers in the whole process
+	// (default 256 MiB). Write blocks while it is exhausted.
+	BufferBudget int64
+	Logger       *slog.Logger
+}
+
+// Store is one bucket (and prefix) shared by every user's FS.
+type Store struct {
+	client      *s3.Client
+	bucket      string
+	prefix      string
+	partSize    int64
+	maxPart     int64
+	maxObject   int64
+	concurrency int
+	budget      *budget
+	blocks      *blockPool
+	log         *slog.Logger
+
+	// Knobs tests lower to exercise paging and multipart copies cheaply.
+	pageSize      int32 // ListObjectsV2 MaxKeys; 0 = server default (1000)
+	copyThreshold int64 // larger objects are copied part by part
+	copyPartMin   int64 // smallest part of a multipart copy
+}
+
+// New checks o and builds a Store.
+func New(client *s3.Client, o Options) (*Store, error) {
+	if client == nil {
+		return nil, errors.New("s3fs: nil S3 client")
+	}
+	if o.Bucket == "" {
+		return nil, errors.New("s3fs: bucket is required")
+	}
+	if o.PartSize == 0 {
+		o.PartSize = DefaultPartSize
+	}
+	if o.Concurrency == 0 {
+		o.Concurrency = DefaultConcurrency
+	}
+	if o.BufferBudget == 0 {
+		o.BufferBudget = DefaultBufferBudget
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	switch {
+	case o.PartSize < MinPartSize || o.PartSize > MaxPartSize:
+		return nil, fmt.Errorf("s3fs: part size %d outside [%d, %d]", o.PartSize, MinPartSize, MaxPartSize)
+	case o.Concurrency < 1:
+		return nil, fmt.Errorf("s3fs: concurrency %d must be at least 1", o.Concurrency)
+	case o.BufferBudget < o.PartSize:
+		return nil, fmt.Errorf("s3fs: buffer budget %d smaller than the part size %d", o.BufferBudget, o.PartSize)
+	}
+	partSize := roundUpBlock(o.PartSize)
+	s := &Store{
+		client:        client,
+		bucket:        o.Bucket,
+		prefix:        strings.Trim(path.Clean("/"+o.Prefix), "/"),
+		partSize:      partSize,
+		maxPart:       maxPartFor(partSize, o.BufferBudget),
+		concurrency:   o.Concurrency,
+		budget:        newBudget(o.BufferBudget),
+		blocks:        newBlockPool(),
+		log:           o.Logger.With("component", "s3fs", "bucket", o.Bucket),
+		copyThreshold: MaxPartSize,
+		copyPartMin:   defaultCopyPartMin,
+	}
+	s.maxObject = s.maxUploadSize()
+	return s, nil
+}
+
+// FS returns the view of the store rooted at home ("/" or "/alice"): a name
+// "/x" maps to the key "<prefix>/<home>/x".
+func (s *Store) FS(home string) ftp.FS {
+	return &fsys{s: s, root: joinKey(s.prefix, strings.Trim(path.Clean("/"+home), "/"))}
+}
+
+// Ping checks that the bucket is reachable with the configured credentials
+// (HeadBucket), for readiness probes.
+func (s *Store) Ping(ctx context.Context) error {
+	_, err := s.client.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String(s.bucket)})
+	return mapErr("ping", s.bucket, err)
+}
+
+// joinKey joins key segments that carry no leading or trailing slash,
+// skipping empty ones.
+func joinKey(a, b string) string {
+	switch {
+	case a == "":
+		return b
+	case b == "":
+		return a
+	}
+	return a + "/" + b
+}

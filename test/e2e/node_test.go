@@ -1,0 +1,213 @@
+// Package e2e drives the built s3ftpd binary with real clients (curl, lftp,
+// python3 ftplib). A missing tool skips its test on a developer machine and
+// fails it under CI=true, where .ci/run installs everything.
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/s3ftpd/s3ftpd/internal/ftp/ftptest"
+)
+
+var binary string // built once in TestMain
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "s3ftpd-e2e-bin")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binary = filepath.Join(dir, "s3ftpd")
+	out, err := exec.Command("go", "build", "-o", binary, "github.com/s3ftpd/s3ftpd/cmd/s3ftpd").CombinedOutput()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "building s3ftpd: %v\n%s", err, out)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// requireTool skips without the tool, except under CI=true where it fails.
+func requireTool(t *testing.T, name string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("%s is not installed (CI must install it): %v", name, err)
+		}
+		t.Skipf("%s not installed", name)
+	}
+	return p
+}
+
+// node is one running s3ftpd process.
+type node struct {
+	t       *testing.T
+	cmd     *exec.Cmd
+	dir     string // its data directory (embedded store)
+	Addr    string // control address
+	Port    int
+	out     *syncBuffer
+	exited  chan struct{}
+	waitErr error
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// startNode runs s3ftpd with the embedded store in dataDir (a new temp dir
+// if empty) and extra YAML appended to the generated config.
+func startNode(t *testing.T, dataDir, extra string) *node {
+	t.Helper()
+	if dataDir == "" {
+		dataDir = t.TempDir()
+	}
+	port := freePort(t)
+	first := ftptest.FreePortRange(t, 10)
+	cfg := fmt.Sprintf(`listen: "127.0.0.1:%d"
+passive:
+  ports: "%d-%d"
+store:
+  embedded:
+    dir: %q
+users:
+  - name: demo
+    password: demo
+  - name: ro
+    password: ro
+    read_only: true
+timeouts:
+  login_fail_delay: 10ms
+%s`, port, first, first+9, filepath.Join(dataDir, "store"), extra)
+	cfgPath := filepath.Join(t.TempDir(), "s3ftpd.yaml")
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	n := &node{t: t, dir: dataDir, Addr: fmt.Sprintf("127.0.0.1:%d", port), Port: port, out: &syncBuffer{}, exited: make(chan struct{})}
+	n.cmd = exec.Command(binary, "--config", cfgPath)
+	n.cmd.Stdout, n.cmd.Stderr = n.out, n.out
+	if err := n.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { n.waitErr = n.cmd.Wait(); close(n.exited) }()
+	t.Cleanup(func() {
+		n.stop(syscall.SIGTERM, 20*time.Second)
+		if t.Failed() {
+			t.Logf("s3ftpd output:\n%s", n.out.String())
+		}
+	})
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", n.Addr, time.Second)
+		if err == nil {
+			c.Close()
+			return n
+		}
+		select {
+		case <-n.exited:
+			t.Fatalf("s3ftpd exited at start: %v\n%s", n.waitErr, n.out.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("s3ftpd did not listen on %s\n%s", n.Addr, n.out.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// stop signals the process by PID and waits; SIGKILL after timeout.
+func (n *node) stop(sig syscall.Signal, timeout time.Duration) error {
+	select {
+	case <-n.exited:
+		return n.waitErr
+	default:
+	}
+	_ = syscall.Kill(n.cmd.Process.Pid, sig)
+	select {
+	case <-n.exited:
+	case <-time.After(timeout):
+		n.t.Errorf("s3ftpd (pid %d) did not exit %v after %v; killing", n.cmd.Process.Pid, timeout, sig)
+		_ = syscall.Kill(n.cmd.Process.Pid, syscall.SIGKILL)
+		<-n.exited
+	}
+	return n.waitErr
+}
+
+// peakRSS is the process's high-water resident set (VmHWM), in bytes.
+func (n *node) peakRSS() int64 { return procStatus(n.t, n.cmd.Process.Pid, "VmHWM") }
+func (n *node) rss() int64     { return procStatus(n.t, n.cmd.Process.Pid, "VmRSS") }
+
+func procStatus(t *testing.T, pid int, field string) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, field+":"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			return kb << 10
+		}
+	}
+	t.Fatalf("no %s in /proc/%d/status", field, pid)
+	return 0
+}
+
+// run runs a client command with a timeout and returns its combined output.
+func run(t *testing.T, timeout time.Duration, stdin []byte, name string, args ...string) (string, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, name, args...)
+	if stdin != nil {
+		cmd.Stdin = bytes.NewReader(stdin)
+	}
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+func mustRun(t *testing.T, timeout time.Duration, stdin []byte, name string, args ...string) string {
+	t.Helper()
+	out, err := run(t, timeout, stdin, name, args...)
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+	}
+	return out
+}
