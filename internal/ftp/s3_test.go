@@ -2,8 +2,13 @@ package ftp_test
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/s3ftpd/s3ftpd/internal/embeds3/embeds3test"
 	"github.com/s3ftpd/s3ftpd/internal/ftp"
@@ -47,5 +52,64 @@ func TestLargeFileS3(t *testing.T) {
 	got = retrieve(t, c, "big.bin", 77<<20+3)
 	if !bytes.Equal(got, data[77<<20+3:]) {
 		t.Fatal("ranged download after REST differs")
+	}
+}
+
+// An upload aborted in the middle of a multipart upload (ABOR, or the
+// client vanishing) leaves the old object and no multipart upload behind.
+func TestAbortMultipartS3(t *testing.T) {
+	client, bucket := embeds3test.NewBucket(t)
+	store, err := s3fs.New(client, s3fs.Options{Bucket: bucket, PartSize: 5 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fsys := store.FS("/")
+	srv := startWith(t, backend{"s3", func(*testing.T) ftp.FS { return fsys }}, nil)
+	r := dialRaw(t, srv.Addr, "")
+	r.login()
+	addr := r.epsv()
+	r.send("STOR keep")
+	d := dataDial(t, addr, "")
+	r.expect(150)
+	d.Write([]byte("original"))
+	d.Close()
+	r.expect(226)
+
+	for _, vanish := range []bool{false, true} {
+		addr = r.epsv()
+		r.send("STOR keep")
+		d = dataDial(t, addr, "")
+		r.expect(150)
+		if _, err := d.Write(randomBytes(t, 12<<20)); err != nil { // two parts sent
+			t.Fatal(err)
+		}
+		if vanish {
+			r.conn.Close()
+			time.Sleep(20 * time.Millisecond)
+			d.Close()
+			r = dialRaw(t, srv.Addr, "")
+			r.login()
+		} else {
+			r.conn.Write([]byte("ABOR\r\n"))
+			r.expect(426)
+			r.expect(226)
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			ups, err := client.ListMultipartUploads(context.Background(), &s3.ListMultipartUploadsInput{Bucket: aws.String(bucket)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(ups.Uploads) == 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("vanish=%v: %d multipart uploads left behind", vanish, len(ups.Uploads))
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		if msg := r.cmd(213, "SIZE keep"); msg != "8" {
+			t.Fatalf("vanish=%v: SIZE = %s; want the old 8 bytes", vanish, msg)
+		}
 	}
 }

@@ -41,9 +41,14 @@ type info struct {
 	mod  time.Time
 }
 
-func (i info) Name() string       { return i.name }
-func (i info) Size() int64        { return i.size }
-func (i info) Mode() fs.FileMode  { return map[bool]fs.FileMode{true: fs.ModeDir | 0o755, false: 0o644}[i.dir] }
+func (i info) Name() string { return i.name }
+func (i info) Size() int64  { return i.size }
+func (i info) Mode() fs.FileMode {
+	if i.dir {
+		return fs.ModeDir | 0o755
+	}
+	return 0o644
+}
 func (i info) ModTime() time.Time { return i.mod }
 func (i info) IsDir() bool        { return i.dir }
 func (i info) Sys() any           { return nil }
