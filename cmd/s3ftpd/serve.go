@@ -7,19 +7,15 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/netip"
-	"time"
 
 	"github.com/s3ftpd/s3ftpd/internal/auth"
 	"github.com/s3ftpd/s3ftpd/internal/config"
 	"github.com/s3ftpd/s3ftpd/internal/embeds3"
 	"github.com/s3ftpd/s3ftpd/internal/ftp"
+	"github.com/s3ftpd/s3ftpd/internal/ops"
+	"github.com/s3ftpd/s3ftpd/internal/proxy"
 	"github.com/s3ftpd/s3ftpd/internal/s3fs"
 )
-
-// drainTimeout bounds how long transfers in flight may finish after
-// SIGTERM/SIGINT.
-const drainTimeout = 30 * time.Second
 
 // serve wires the configured pieces together and runs until ctx ends.
 func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) error {
@@ -67,24 +63,44 @@ func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) err
 		return err
 	}
 
+	trusted, _ := config.ParseCIDRs(cfg.ProxyProtocol.Trusted) // validated
+	trustLB, _ := config.ParseCIDRs(cfg.Passive.TrustLBCIDRs)
+	wrap := func(l net.Listener) net.Listener {
+		return proxy.Wrap(l, proxy.Options{Trusted: trusted, Required: cfg.ProxyProtocol.Required, Logger: log})
+	}
 	ln, err := ftp.Listen(ctx, cfg.Listen, cfg.Timeouts.Keepalive)
 	if err != nil {
 		return err
 	}
-	host, _, _ := net.SplitHostPort(cfg.Listen)
-	bindIP, _ := netip.ParseAddr(host) // a host name or "" binds all addresses
-	pool := &ftp.PortPool{IP: bindIP, First: cfg.Passive.Ports.First, Last: cfg.Passive.Ports.Last, Logger: log}
+	ln = wrap(ln)
+	pool := &ftp.PortPool{IP: passiveBindIP(cfg), First: cfg.Passive.Ports.First, Last: cfg.Passive.Ports.Last,
+		Wrap: wrap, TrustLB: trustLB, Logger: log}
 	defer pool.Close()
+	pasvIP, err := newPassiveIP(cfg.Passive, log)
+	if err != nil {
+		return err
+	}
 	srv := &ftp.Server{
-		Auth:           authn,
-		Passive:        pool,
-		PassiveIP:      passiveIP(cfg.Passive.Address, log),
-		Logger:         log,
-		AllowActive:    cfg.Active.Enabled,
-		IdleTimeout:    cfg.Timeouts.Idle,
-		DataTimeout:    cfg.Timeouts.DataAccept,
-		StallTimeout:   cfg.Timeouts.TransferStall,
-		LoginFailDelay: cfg.Timeouts.LoginFailDelay,
+		Auth:               authn,
+		Passive:            pool,
+		PassiveIP:          pasvIP,
+		Logger:             log,
+		AllowActive:        cfg.Active.Enabled,
+		IdleTimeout:        cfg.Timeouts.Idle,
+		DataTimeout:        cfg.Timeouts.DataAccept,
+		StallTimeout:       cfg.Timeouts.TransferStall,
+		LoginFailDelay:     cfg.Timeouts.LoginFailDelay,
+		MaxSessions:        cfg.Limits.MaxSessions,
+		MaxSessionsPerIP:   cfg.Limits.MaxSessionsPerIP,
+		LoginFailuresPerIP: cfg.Limits.LoginFailuresPerIP,
+	}
+	health := &ops.Health{Ready: files.Ping}
+	if cfg.Ops.Listen != "" {
+		stopOps, err := serveOps(cfg.Ops.Listen, health, log)
+		if err != nil {
+			return err
+		}
+		defer stopOps()
 	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
@@ -96,8 +112,9 @@ func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) err
 		return err
 	case <-ctx.Done():
 	}
-	log.Info("draining", "timeout", drainTimeout)
-	dctx, cancel := context.WithTimeout(context.Background(), drainTimeout)
+	log.Info("draining", "timeout", cfg.DrainTimeout)
+	health.Drain()
+	dctx, cancel := context.WithTimeout(context.Background(), cfg.DrainTimeout)
 	defer cancel()
 	if err := srv.Shutdown(dctx); err != nil {
 		log.Warn("drain timed out; closed remaining sessions", "err", err)
@@ -107,21 +124,6 @@ func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) err
 	}
 	log.Info("stopped")
 	return nil
-}
-
-// passiveIP returns the PASV address chooser for passive.address: empty is
-// the control connection's local address (nil), an IP is fixed, and a DNS
-// name is resolved again at most every minute so a changed record (a LB's
-// address) is followed without a restart.
-func passiveIP(address string, log *slog.Logger) func(client, local netip.Addr) (netip.Addr, error) {
-	if address == "" {
-		return nil
-	}
-	if ip, err := netip.ParseAddr(address); err == nil {
-		return func(_, _ netip.Addr) (netip.Addr, error) { return ip, nil }
-	}
-	r := &resolved{name: address, log: log}
-	return func(_, _ netip.Addr) (netip.Addr, error) { return r.get() }
 }
 
 // readyURL is the ftp:// URL printed at start. Only the documented demo

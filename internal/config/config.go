@@ -25,15 +25,37 @@ type Config struct {
 	// store is embedded, the single demo/demo user of Default() stays.
 	Users []User `yaml:"users"`
 	Log   Log    `yaml:"log"`
+
+	// ProxyProtocol: PROXY v1/v2 headers from load balancers (lb.go).
+	ProxyProtocol ProxyProtocol `yaml:"proxy_protocol"`
+	// Ops serves /healthz and /readyz for load balancers.
+	Ops Ops `yaml:"ops"`
+	// Limits on sessions and login attempts.
+	Limits Limits `yaml:"limits"`
+	// DrainTimeout bounds how long transfers in flight may finish after
+	// SIGTERM/SIGINT before the process exits.
+	DrainTimeout time.Duration `yaml:"drain_timeout"`
 }
 
 // Passive configures PASV/EPSV (RFC 959, RFC 2428).
 type Passive struct {
 	// Ports the server listens on for passive data connections.
 	Ports PortRange `yaml:"ports"`
-	// Address advertised in PASV replies: an IP literal or a DNS name.
-	// Empty means the control connection's local address.
+	// Address advertised in PASV replies: an IP literal, a DNS name
+	// (re-resolved every minute), or "control". Empty and "control" both
+	// mean the address the client dialled for its control connection (the
+	// PROXY header's destination, else the local address).
 	Address string `yaml:"address"`
+	// AddressOverrides pick another advertised address for clients in a
+	// CIDR (internal clients vs public ones); first match wins.
+	AddressOverrides []AddressOverride `yaml:"address_overrides"`
+	// ListenIP binds the passive ports; empty means the control listener's
+	// IP, so another node or a LB can use the same ports on another address.
+	ListenIP string `yaml:"listen_ip"`
+	// TrustLBCIDRs: data connections from these load balancer addresses
+	// (without a PROXY header) are accepted only when exactly one session
+	// waits on that port. There is no "accept from anyone" switch.
+	TrustLBCIDRs []string `yaml:"trust_lb_cidrs"`
 }
 
 // Active configures PORT/EPRT (RFC 959, RFC 2428).
@@ -142,6 +164,12 @@ func Default() Config {
 		},
 		Users: []User{{Name: "demo", Password: "demo", Home: "/"}},
 		Log:   Log{Level: "info", Format: "text"},
+		Limits: Limits{
+			MaxSessions:        10000,
+			MaxSessionsPerIP:   100,
+			LoginFailuresPerIP: 20,
+		},
+		DrainTimeout: 30 * time.Second,
 	}
 }
 

@@ -254,7 +254,7 @@ log:
 func TestUnknownAndDuplicateKeys(t *testing.T) {
 	_, err := Parse([]byte("listen: \":2121\"\npassive:\n  prots: 1-2\nlisten: \":21\"\nusres: []\n"))
 	errs := fieldErrors(t, err)
-	if e := wantField(t, errs, "passive.prots", "unknown key", "address, ports"); e != nil && e.Line != 3 {
+	if e := wantField(t, errs, "passive.prots", "unknown key", "address, address_overrides, listen_ip, ports, trust_lb_cidrs"); e != nil && e.Line != 3 {
 		t.Errorf("passive.prots reported at line %d, want 3", e.Line)
 	}
 	wantField(t, errs, "listen", "line 4", "duplicate key (first at line 1)")

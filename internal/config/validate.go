@@ -41,6 +41,7 @@ func (c *Config) Validate() error {
 	v.store(c.Store)
 	v.users(c)
 	v.log(c.Log)
+	v.lb(c)
 	return errors.Join(v.errs...)
 }
 
@@ -86,8 +87,8 @@ func (v *validator) passive(c *Config) {
 			}
 		}
 	}
-	if a := c.Passive.Address; a != "" && !isIP(a) && !isDNSName(a) {
-		v.add("passive.address", "%q: want an IP address or a DNS name", a)
+	if a := c.Passive.Address; a != "" && a != "control" && !isIP(a) && !isDNSName(a) {
+		v.add("passive.address", "%q: want an IP address, a DNS name or \"control\"", a)
 	}
 }
 

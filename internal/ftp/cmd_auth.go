@@ -28,6 +28,12 @@ func (s *session) cmdPASS(arg string) {
 	}
 	user := s.user
 	s.user = ""
+	if s.srv.fails.blocked(s.client, time.Now()) {
+		s.log.Warn("login refused: too many failed logins from this address", "user", user)
+		s.reply(421, "Too many failed logins from your address; try again later.")
+		s.ctrl.Close()
+		return
+	}
 	acct, err := s.srv.Auth.Login(s.ctx, LoginRequest{User: user, Password: arg, Client: s.client})
 	if err == nil {
 		s.acct = acct
@@ -44,6 +50,7 @@ func (s *session) cmdPASS(arg string) {
 		return
 	}
 	s.failures++
+	s.srv.fails.failed(s.client, time.Now())
 	s.log.Warn("login failed", "user", user, "failures", s.failures)
 	select {
 	case <-time.After(s.srv.LoginFailDelay):

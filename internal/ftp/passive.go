@@ -36,8 +36,11 @@ type PortPool struct {
 	First, Last int        // the port range, inclusive
 	// Wrap, if set, wraps each listener (PROXY protocol: the data
 	// connection's real source comes from the header, like the control's).
-	Wrap   func(net.Listener) net.Listener
-	Logger *slog.Logger
+	Wrap func(net.Listener) net.Listener
+	// TrustLB: load balancer addresses whose data connections (carrying
+	// no PROXY header) go to the one session waiting on that port.
+	TrustLB []netip.Prefix
+	Logger  *slog.Logger
 
 	mu      sync.Mutex
 	ports   map[int]*poolPort
@@ -127,20 +130,58 @@ func (p *PortPool) acceptLoop(port int, pp *poolPort) {
 			p.Logger.Debug("passive accept failed", "port", port, "err", err)
 			continue
 		}
-		src := addrOf(c.RemoteAddr())
-		p.mu.Lock()
-		r := pp.waiting[src]
-		if r != nil {
-			delete(pp.waiting, src)
-			r.conn <- c
-		}
-		p.mu.Unlock()
-		if r == nil {
-			p.Logger.Warn("refused data connection: no PASV pending for that address on this port",
-				"port", port, "from", src.String())
-			c.Close()
+		p.running.Add(1)
+		go func() {
+			defer p.running.Done()
+			if h, ok := c.(handshaker); ok {
+				if err := h.Handshake(); err != nil {
+					c.Close()
+					return
+				}
+			}
+			p.deliver(port, pp, c)
+		}()
+	}
+}
+
+// deliver hands c to the session waiting for its source IP on this port.
+// Without a match, a connection from a trusted load balancer (no PROXY
+// header on the data path) goes to the one session waiting on the port;
+// with two or more waiting it is ambiguous and refused.
+func (p *PortPool) deliver(port int, pp *poolPort, c net.Conn) {
+	src := addrOf(c.RemoteAddr())
+	p.mu.Lock()
+	r := pp.waiting[src]
+	viaLB := false
+	if r == nil && len(pp.waiting) == 1 && p.trustedLB(src) {
+		for _, only := range pp.waiting {
+			r, viaLB = only, true
 		}
 	}
+	if r != nil {
+		delete(pp.waiting, r.client)
+		r.conn <- c
+	}
+	waiting := len(pp.waiting)
+	p.mu.Unlock()
+	switch {
+	case viaLB:
+		p.Logger.Info("data connection from a trusted load balancer given to the only session waiting",
+			"port", port, "lb", src.String(), "client", r.client.String())
+	case r == nil:
+		p.Logger.Warn("refused data connection: no PASV pending for that address on this port",
+			"port", port, "from", src.String(), "waiting", waiting)
+		c.Close()
+	}
+}
+
+func (p *PortPool) trustedLB(ip netip.Addr) bool {
+	for _, pre := range p.TrustLB {
+		if pre.Contains(ip) {
+			return true
+		}
+	}
+	return false
 }
 
 func (r *reservation) Port() int { return r.port }

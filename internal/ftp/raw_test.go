@@ -208,14 +208,14 @@ func TestOnePassivePortManyClients(t *testing.T) {
 		pool := s.Passive.(*ftp.PortPool)
 		pool.Last = pool.First // one port
 	})
-	const clients = 40
+	const clients = 200
 	var wg sync.WaitGroup
 	errs := make(chan error, clients)
 	for i := range clients {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			from := fmt.Sprintf("127.0.0.%d", 10+i)
+			from := fmt.Sprintf("127.0.%d.%d", 1+i/250, 1+i%250)
 			if err := storeFrom(srv.Addr, from, fmt.Sprintf("f%d", i)); err != nil {
 				errs <- fmt.Errorf("%s: %w", from, err)
 			}
@@ -421,3 +421,5 @@ func TestShutdownDrains(t *testing.T) {
 		}
 	}
 }
+
+func newTextproto(c net.Conn) *textproto.Conn { return textproto.NewConn(c) }

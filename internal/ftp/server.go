@@ -41,11 +41,19 @@ type Server struct {
 
 	Welcome string // 220 greeting text; default "s3ftpd ready."
 
+	MaxSessions      int // control connections at once; 0: no limit
+	MaxSessionsPerIP int // control connections per real client IP; 0: no limit
+	// LoginFailuresPerIP failed logins from one IP within a minute make
+	// that IP's further attempts wait out the minute (421); 0: no limit.
+	LoginFailuresPerIP int
+
 	once     sync.Once
 	cmds     map[string]command
 	mu       sync.Mutex
 	lns      map[net.Listener]struct{}
 	sessions map[*session]struct{}
+	perIP    map[netip.Addr]int
+	fails    loginThrottle
 	closing  atomic.Bool
 	nextID   atomic.Uint64
 	wg       sync.WaitGroup
@@ -57,6 +65,8 @@ func (s *Server) init() {
 		s.cmds = commandTable()
 		s.lns = map[net.Listener]struct{}{}
 		s.sessions = map[*session]struct{}{}
+		s.perIP = map[netip.Addr]int{}
+		s.fails = loginThrottle{limit: s.LoginFailuresPerIP, window: time.Minute, seen: map[netip.Addr]*failWindow{}}
 		s.bufs.New = func() any { b := make([]byte, 128<<10); return &b }
 		if s.Logger == nil {
 			s.Logger = slog.Default()
@@ -150,26 +160,69 @@ func (s *Server) Serve(l net.Listener) error {
 	}
 }
 
+// handshaker is a connection with work to finish before its session
+// starts, such as reading a PROXY protocol header. It runs in the
+// connection's own goroutine, so a slow peer cannot hold up Accept.
+type handshaker interface{ Handshake() error }
+
+// healthChecker is a connection that is a load balancer's health check
+// (PROXY v2 LOCAL): answered like any, but not counted against limits.
+type healthChecker interface{ HealthCheck() bool }
+
 func (s *Server) startSession(c net.Conn) {
-	sess := newSession(s, c)
-	s.mu.Lock()
-	if s.closing.Load() {
-		s.mu.Unlock()
-		sess.refuse(421, "Service not available, server shutting down.")
-		return
-	}
-	s.sessions[sess] = struct{}{}
 	s.wg.Add(1)
-	s.mu.Unlock()
 	go func() {
 		defer s.wg.Done()
-		defer func() {
-			s.mu.Lock()
-			delete(s.sessions, sess)
-			s.mu.Unlock()
-		}()
+		if h, ok := c.(handshaker); ok {
+			if err := h.Handshake(); err != nil {
+				c.Close()
+				return
+			}
+		}
+		sess := newSession(s, c)
+		if hc, ok := c.(healthChecker); ok && hc.HealthCheck() {
+			sess.health = true
+		}
+		if code, text, ok := s.admit(sess); !ok {
+			sess.refuse(code, text)
+			return
+		}
+		defer s.release(sess)
 		sess.serve()
 	}()
+}
+
+// admit registers a session unless the server is closing or a session
+// limit is reached (RFC 959 §5.4: 421 before the greeting).
+func (s *Server) admit(sess *session) (int, string, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case s.closing.Load():
+		return 421, "Service not available, server shutting down.", false
+	case s.MaxSessions > 0 && len(s.sessions) >= s.MaxSessions:
+		sess.log.Warn("refused session: max_sessions reached", "limit", s.MaxSessions)
+		return 421, "Too many users; try again later.", false
+	case !sess.health && s.MaxSessionsPerIP > 0 && s.perIP[sess.client] >= s.MaxSessionsPerIP:
+		sess.log.Warn("refused session: max_sessions_per_ip reached", "limit", s.MaxSessionsPerIP)
+		return 421, "Too many connections from your address; try again later.", false
+	}
+	s.sessions[sess] = struct{}{}
+	if !sess.health {
+		s.perIP[sess.client]++
+	}
+	return 0, "", true
+}
+
+func (s *Server) release(sess *session) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.sessions, sess)
+	if !sess.health {
+		if s.perIP[sess.client]--; s.perIP[sess.client] <= 0 {
+			delete(s.perIP, sess.client)
+		}
+	}
 }
 
 // Shutdown stops accepting connections, tells idle sessions 421 and closes

@@ -22,7 +22,8 @@ type session struct {
 	ctrl   net.Conn
 	r      *bufio.Reader
 	client netip.Addr // real client IP (PROXY-derived behind a LB)
-	local  netip.Addr // the address the client reached us at
+	local  netip.Addr // the address the client dialled (PROXY destination, else ours)
+	health bool       // a load balancer's health check (PROXY LOCAL)
 	log    *slog.Logger
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -214,6 +215,14 @@ func splitCommand(line string) (verb, arg string) {
 
 func (s *session) dispatch(verb, arg string) (quit bool) {
 	c, ok := s.srv.cmds[verb]
+	if verb == "PROXY" {
+		// A PROXY header from an address not in proxy_protocol.trusted
+		// reaches us as a command line: a spoofing attempt.
+		s.log.Warn("refused PROXY header from an untrusted address")
+		s.reply(421, "PROXY header not accepted from your address.")
+		s.ctrl.Close()
+		return true
+	}
 	if !ok {
 		s.reply(502, "Command not implemented.")
 		return false

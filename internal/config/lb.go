@@ -1,0 +1,113 @@
+package config
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+)
+
+// ProxyProtocol configures PROXY protocol v1/v2 on the control listener
+// and every passive port.
+type ProxyProtocol struct {
+	// Trusted lists the CIDRs (or single IPs) of load balancers whose
+	// PROXY headers are believed. A header from anyone else is refused and
+	// the connection closed. Empty: PROXY protocol is off.
+	Trusted []string `yaml:"trusted"`
+	// Required: connections from trusted addresses must start with a
+	// header, and connections from any other address are refused.
+	Required bool `yaml:"required"`
+}
+
+// AddressOverride advertises Address in PASV to clients within CIDR.
+type AddressOverride struct {
+	CIDR    string `yaml:"cidr"`
+	Address string `yaml:"address"`
+}
+
+// Ops configures the HTTP endpoints for load balancers and operators.
+type Ops struct {
+	// Listen is host:port for /healthz and /readyz; empty: off.
+	Listen string `yaml:"listen"`
+}
+
+// Limits protect the server from one client or from too many.
+type Limits struct {
+	// MaxSessions is the most control connections at once (0: no limit).
+	MaxSessions int `yaml:"max_sessions"`
+	// MaxSessionsPerIP is the most control connections from one real
+	// client IP (0: no limit).
+	MaxSessionsPerIP int `yaml:"max_sessions_per_ip"`
+	// LoginFailuresPerIP failed logins within a minute make further login
+	// attempts from that IP wait until the minute is over (0: no limit).
+	LoginFailuresPerIP int `yaml:"login_failures_per_ip"`
+}
+
+// ParseCIDRs parses CIDRs or single IPs (as /32 or /128).
+func ParseCIDRs(list []string) ([]netip.Prefix, error) {
+	out := make([]netip.Prefix, 0, len(list))
+	for _, s := range list {
+		p, err := parseCIDR(s)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+func parseCIDR(s string) (netip.Prefix, error) {
+	s = strings.TrimSpace(s)
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return netip.Prefix{}, fmt.Errorf("%q: not a CIDR", s)
+		}
+		return p.Masked(), nil
+	}
+	ip, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("%q: not an IP or CIDR", s)
+	}
+	return netip.PrefixFrom(ip.Unmap(), ip.Unmap().BitLen()), nil
+}
+
+func (v *validator) lb(c *Config) {
+	for i, s := range c.ProxyProtocol.Trusted {
+		if _, err := parseCIDR(s); err != nil {
+			v.add(fmt.Sprintf("proxy_protocol.trusted[%d]", i), "%v", err)
+		}
+	}
+	if c.ProxyProtocol.Required && len(c.ProxyProtocol.Trusted) == 0 {
+		v.add("proxy_protocol.required", "needs proxy_protocol.trusted (who may send headers)")
+	}
+	for i, s := range c.Passive.TrustLBCIDRs {
+		if _, err := parseCIDR(s); err != nil {
+			v.add(fmt.Sprintf("passive.trust_lb_cidrs[%d]", i), "%v", err)
+		}
+	}
+	for i, o := range c.Passive.AddressOverrides {
+		f := fmt.Sprintf("passive.address_overrides[%d]", i)
+		if _, err := parseCIDR(o.CIDR); err != nil || !strings.Contains(o.CIDR, "/") {
+			v.add(f+".cidr", "%q: want a CIDR like 10.0.0.0/8", o.CIDR)
+		}
+		if o.Address != "control" && !isIP(o.Address) && !isDNSName(o.Address) {
+			v.add(f+".address", "%q: want an IP address, a DNS name or \"control\"", o.Address)
+		}
+	}
+	if ip := c.Passive.ListenIP; ip != "" && !isIP(ip) {
+		v.add("passive.listen_ip", "%q: want an IP address", ip)
+	}
+	v.listen("ops.listen", c.Ops.Listen, true)
+	if c.DrainTimeout < 0 {
+		v.add("drain_timeout", "must not be negative")
+	}
+	for f, n := range map[string]int{
+		"limits.max_sessions":          c.Limits.MaxSessions,
+		"limits.max_sessions_per_ip":   c.Limits.MaxSessionsPerIP,
+		"limits.login_failures_per_ip": c.Limits.LoginFailuresPerIP,
+	} {
+		if n < 0 {
+			v.add(f, "must not be negative (0 means no limit)")
+		}
+	}
+}
