@@ -21,7 +21,7 @@ func TestUploadOneGiBBoundedMemory(t *testing.T) {
 		t.Skip("1 GiB transfer skipped in -short mode")
 	}
 	curl := requireTool(t, "curl")
-	n := startNode(t, "", "")
+	n := startNode(t, nodeOptions{})
 	const size = 1 << 30
 	url := "ftp://127.0.0.1:" + itoa(n.Port) + "/big.bin"
 	idle := n.rss()
@@ -89,7 +89,7 @@ func (f *fastRand) Read(p []byte) (int, error) { return f.r.Read(p) }
 func TestKillNineKeepsData(t *testing.T) {
 	curl := requireTool(t, "curl")
 	dir := t.TempDir()
-	n := startNode(t, dir, "")
+	n := startNode(t, nodeOptions{dataDir: dir})
 	base := "ftp://127.0.0.1:" + itoa(n.Port) + "/"
 	auth := []string{"-sS", "--user", "demo:demo", "--max-time", "60"}
 	src, data := randomFile(t, t.TempDir(), "keep.bin", 9<<20)
@@ -109,7 +109,7 @@ func TestKillNineKeepsData(t *testing.T) {
 	n.stop(syscall.SIGKILL, 10*time.Second)
 	cmd.Wait()
 
-	n2 := startNode(t, dir, "")
+	n2 := startNode(t, nodeOptions{dataDir: dir})
 	base = "ftp://127.0.0.1:" + itoa(n2.Port) + "/"
 	got := mustRun(t, time.Minute, nil, curl, append(auth, base+"keep.bin")...)
 	if got != string(data) {

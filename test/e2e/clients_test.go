@@ -26,7 +26,7 @@ func randomFile(t *testing.T, dir, name string, n int) (string, []byte) {
 
 func TestCurl(t *testing.T) {
 	curl := requireTool(t, "curl")
-	n := startNode(t, "", "")
+	n := startNode(t, nodeOptions{})
 	dir := t.TempDir()
 	base := "ftp://127.0.0.1:" + itoa(n.Port) + "/"
 	auth := []string{"-sS", "--user", "demo:demo", "--max-time", "60"}
@@ -83,7 +83,7 @@ func TestCurl(t *testing.T) {
 
 func TestLftp(t *testing.T) {
 	lftp := requireTool(t, "lftp")
-	n := startNode(t, "", "")
+	n := startNode(t, nodeOptions{})
 	dir := t.TempDir()
 	_, data := randomFile(t, dir, "file one.bin", 5<<20+1)
 	script := strings.Join([]string{
@@ -170,7 +170,7 @@ print("ftplib ok")
 
 func TestPythonFtplib(t *testing.T) {
 	py := requireTool(t, "python3")
-	n := startNode(t, "", "")
+	n := startNode(t, nodeOptions{})
 	out := mustRun(t, 2*time.Minute, nil, py, "-c", ftplibScript, itoa(n.Port))
 	if !strings.Contains(out, "ftplib ok") {
 		t.Fatalf("python ftplib:\n%s", out)

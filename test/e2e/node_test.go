@@ -56,14 +56,17 @@ func requireTool(t *testing.T, name string) string {
 
 // node is one running s3ftpd process.
 type node struct {
-	t       *testing.T
-	cmd     *exec.Cmd
-	dir     string // its data directory (embedded store)
-	Addr    string // control address
-	Port    int
-	out     *syncBuffer
-	exited  chan struct{}
-	waitErr error
+	t    *testing.T
+	cmd  *exec.Cmd
+	dir  string // its data directory (embedded store)
+	Addr string // control address
+	Port int
+	// PassiveFirst..PassiveLast is its passive port range.
+	PassiveFirst, PassiveLast int
+	opsPort                   int // when ops.listen is configured
+	out                       *syncBuffer
+	exited                    chan struct{}
+	waitErr                   error
 }
 
 type syncBuffer struct {
@@ -93,10 +96,17 @@ func freePort(t *testing.T) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-// startNode runs s3ftpd with the embedded store in dataDir (a new temp dir
-// if empty) and extra YAML appended to the generated config.
-func startNode(t *testing.T, dataDir, extra string) *node {
+// nodeOptions change the generated config of startNode.
+type nodeOptions struct {
+	dataDir string // embedded store data (a new temp dir if empty)
+	passive string // YAML lines added under passive:
+	extra   string // YAML added at the top level
+}
+
+// startNode runs s3ftpd with the embedded store.
+func startNode(t *testing.T, o nodeOptions) *node {
 	t.Helper()
+	dataDir := o.dataDir
 	if dataDir == "" {
 		dataDir = t.TempDir()
 	}
@@ -105,6 +115,7 @@ func startNode(t *testing.T, dataDir, extra string) *node {
 	cfg := fmt.Sprintf(`listen: "127.0.0.1:%d"
 passive:
   ports: "%d-%d"
+%s
 store:
   embedded:
     dir: %q
@@ -116,12 +127,13 @@ users:
     read_only: true
 timeouts:
   login_fail_delay: 10ms
-%s`, port, first, first+9, filepath.Join(dataDir, "store"), extra)
+%s`, port, first, first+9, o.passive, filepath.Join(dataDir, "store"), o.extra)
 	cfgPath := filepath.Join(t.TempDir(), "s3ftpd.yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	n := &node{t: t, dir: dataDir, Addr: fmt.Sprintf("127.0.0.1:%d", port), Port: port, out: &syncBuffer{}, exited: make(chan struct{})}
+	n := &node{t: t, dir: dataDir, Addr: fmt.Sprintf("127.0.0.1:%d", port), Port: port, PassiveFirst: first, PassiveLast: first + 9,
+		out: &syncBuffer{}, exited: make(chan struct{})}
 	n.cmd = exec.Command(binary, "--config", cfgPath)
 	n.cmd.Stdout, n.cmd.Stderr = n.out, n.out
 	if err := n.cmd.Start(); err != nil {
