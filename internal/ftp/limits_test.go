@@ -1,7 +1,6 @@
 package ftp_test
 
 import (
-	"net"
 	"net/netip"
 	"testing"
 	"time"
@@ -17,21 +16,10 @@ func TestSessionLimits(t *testing.T) {
 	a := dialRaw(t, srv.Addr, "127.0.0.1")
 	dialRaw(t, srv.Addr, "127.0.0.1")
 	// A third from the same IP is refused before the greeting.
-	c, err := net.Dial("tcp", srv.Addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	third := &raw{t: t, conn: c, tp: newTextproto(c)}
-	third.expect(421)
+	connectRaw(t, srv.Addr, "127.0.0.1").expect(421)
 	// Another IP still gets in, up to max_sessions.
 	dialRaw(t, srv.Addr, "127.0.0.2")
-	c2, err := (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.3")}}).Dial("tcp", srv.Addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c2.Close()
-	(&raw{t: t, conn: c2, tp: newTextproto(c2)}).expect(421)
+	connectRaw(t, srv.Addr, "127.0.0.3").expect(421)
 	// When a session ends, its slot is free again.
 	a.cmd(221, "QUIT")
 	deadline := time.Now().Add(5 * time.Second)

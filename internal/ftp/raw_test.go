@@ -23,20 +23,19 @@ type raw struct {
 	tp   *textproto.Conn
 }
 
+// dialRaw connects (from a given source IP, if any) and reads the 220.
 func dialRaw(t *testing.T, addr string, from string) *raw {
 	t.Helper()
-	d := net.Dialer{Timeout: 5 * time.Second}
-	if from != "" {
-		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(from)}
-	}
-	c, err := d.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	r := &raw{t: t, conn: c, tp: textproto.NewConn(c)}
+	r := connectRaw(t, addr, from)
 	r.expect(220)
 	return r
+}
+
+// connectRaw connects without reading the greeting.
+func connectRaw(t *testing.T, addr string, from string) *raw {
+	t.Helper()
+	c := dataDial(t, addr, from)
+	return &raw{t: t, conn: c, tp: textproto.NewConn(c)}
 }
 
 func (r *raw) send(format string, args ...any) {
@@ -421,5 +420,3 @@ func TestShutdownDrains(t *testing.T) {
 		}
 	}
 }
-
-func newTextproto(c net.Conn) *textproto.Conn { return textproto.NewConn(c) }

@@ -230,17 +230,7 @@ func (s *Server) release(sess *session) {
 // ended or ctx is done (then the remaining sessions are closed and ctx's
 // error is returned).
 func (s *Server) Shutdown(ctx context.Context) error {
-	s.init()
-	s.mu.Lock()
-	s.closing.Store(true)
-	for l := range s.lns {
-		l.Close()
-	}
-	for sess := range s.sessions {
-		sess.drain()
-	}
-	s.mu.Unlock()
-
+	s.stop((*session).drain)
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()
 	select {
@@ -255,17 +245,23 @@ func (s *Server) Shutdown(ctx context.Context) error {
 
 // Close closes every listener and every session at once.
 func (s *Server) Close() error {
+	s.stop((*session).kill)
+	return nil
+}
+
+// stop closes the listeners, refuses new sessions and applies end to each
+// open session.
+func (s *Server) stop(end func(*session)) {
 	s.init()
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	s.closing.Store(true)
 	for l := range s.lns {
 		l.Close()
 	}
 	for sess := range s.sessions {
-		sess.kill()
+		end(sess)
 	}
-	s.mu.Unlock()
-	return nil
 }
 
 // Sessions is the number of open control connections.

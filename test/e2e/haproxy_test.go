@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -26,9 +25,9 @@ import (
 // 127.0.0.2; the node listens on 127.0.0.1 and trusts only HAProxy's
 // source address (127.0.0.1) for headers, and requires them.
 type lb struct {
-	node *node
-	Ctrl string // 127.0.0.2:port
-	cmd  *exec.Cmd
+	*proc // haproxy
+	node  *node
+	Ctrl  string // 127.0.0.2:port
 }
 
 const lbIP = "127.0.0.2"
@@ -72,43 +71,9 @@ backend ftp_passive
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	l := &lb{node: n, Ctrl: ctrl, cmd: exec.Command(haproxy, "-db", "-f", path)}
-	var out syncBuffer
-	l.cmd.Stdout, l.cmd.Stderr = &out, &out
-	if err := l.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	pid := l.cmd.Process.Pid
-	exited := make(chan struct{})
-	go func() { l.cmd.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		syscall.Kill(pid, syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			syscall.Kill(pid, syscall.SIGKILL)
-			<-exited
-		}
-		if t.Failed() {
-			t.Logf("haproxy output:\n%s", out.String())
-		}
-	})
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		if c, err := net.DialTimeout("tcp", ctrl, time.Second); err == nil {
-			c.Close()
-			return l
-		}
-		select {
-		case <-exited:
-			t.Fatalf("haproxy exited:\n%s", out.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("haproxy did not listen:\n%s", out.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	l := &lb{node: n, Ctrl: ctrl, proc: startProc(t, haproxy, "-db", "-f", path)}
+	l.waitListening(ctrl, 20*time.Second)
+	return l
 }
 
 // goClient logs in through the LB from a given client source address.

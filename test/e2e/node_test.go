@@ -56,17 +56,62 @@ func requireTool(t *testing.T, name string) string {
 
 // node is one running s3ftpd process.
 type node struct {
-	t    *testing.T
-	cmd  *exec.Cmd
+	*proc
 	dir  string // its data directory (embedded store)
 	Addr string // control address
 	Port int
 	// PassiveFirst..PassiveLast is its passive port range.
 	PassiveFirst, PassiveLast int
 	opsPort                   int // when ops.listen is configured
-	out                       *syncBuffer
-	exited                    chan struct{}
-	waitErr                   error
+}
+
+// proc is a process a test started; its cleanup stops it by PID.
+type proc struct {
+	t       *testing.T
+	name    string
+	cmd     *exec.Cmd
+	out     *syncBuffer
+	exited  chan struct{}
+	waitErr error
+}
+
+func startProc(t *testing.T, name string, args ...string) *proc {
+	t.Helper()
+	p := &proc{t: t, name: filepath.Base(name), cmd: exec.Command(name, args...), out: &syncBuffer{}, exited: make(chan struct{})}
+	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.waitErr = p.cmd.Wait(); close(p.exited) }()
+	t.Cleanup(func() {
+		p.stop(syscall.SIGTERM, 20*time.Second)
+		if t.Failed() {
+			t.Logf("%s output:\n%s", p.name, p.out.String())
+		}
+	})
+	return p
+}
+
+// waitListening waits until addr accepts connections; fatal if the
+// process exits first.
+func (p *proc) waitListening(addr string, timeout time.Duration) {
+	p.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+			c.Close()
+			return
+		}
+		select {
+		case <-p.exited:
+			p.t.Fatalf("%s exited at start: %v\n%s", p.name, p.waitErr, p.out.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			p.t.Fatalf("%s did not listen on %s\n%s", p.name, addr, p.out.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 type syncBuffer struct {
@@ -132,60 +177,33 @@ timeouts:
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	n := &node{t: t, dir: dataDir, Addr: fmt.Sprintf("127.0.0.1:%d", port), Port: port, PassiveFirst: first, PassiveLast: first + 9,
-		out: &syncBuffer{}, exited: make(chan struct{})}
-	n.cmd = exec.Command(binary, "--config", cfgPath)
-	n.cmd.Stdout, n.cmd.Stderr = n.out, n.out
-	if err := n.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { n.waitErr = n.cmd.Wait(); close(n.exited) }()
-	t.Cleanup(func() {
-		n.stop(syscall.SIGTERM, 20*time.Second)
-		if t.Failed() {
-			t.Logf("s3ftpd output:\n%s", n.out.String())
-		}
-	})
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", n.Addr, time.Second)
-		if err == nil {
-			c.Close()
-			return n
-		}
-		select {
-		case <-n.exited:
-			t.Fatalf("s3ftpd exited at start: %v\n%s", n.waitErr, n.out.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("s3ftpd did not listen on %s\n%s", n.Addr, n.out.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	n := &node{proc: startProc(t, binary, "--config", cfgPath), dir: dataDir, Addr: fmt.Sprintf("127.0.0.1:%d", port),
+		Port: port, PassiveFirst: first, PassiveLast: first + 9}
+	n.waitListening(n.Addr, 60*time.Second)
+	return n
 }
 
 // stop signals the process by PID and waits; SIGKILL after timeout.
-func (n *node) stop(sig syscall.Signal, timeout time.Duration) error {
+func (p *proc) stop(sig syscall.Signal, timeout time.Duration) error {
 	select {
-	case <-n.exited:
-		return n.waitErr
+	case <-p.exited:
+		return p.waitErr
 	default:
 	}
-	_ = syscall.Kill(n.cmd.Process.Pid, sig)
+	_ = syscall.Kill(p.cmd.Process.Pid, sig)
 	select {
-	case <-n.exited:
+	case <-p.exited:
 	case <-time.After(timeout):
-		n.t.Errorf("s3ftpd (pid %d) did not exit %v after %v; killing", n.cmd.Process.Pid, timeout, sig)
-		_ = syscall.Kill(n.cmd.Process.Pid, syscall.SIGKILL)
-		<-n.exited
+		p.t.Errorf("%s (pid %d) did not exit %v after %v; killing", p.name, p.cmd.Process.Pid, timeout, sig)
+		_ = syscall.Kill(p.cmd.Process.Pid, syscall.SIGKILL)
+		<-p.exited
 	}
-	return n.waitErr
+	return p.waitErr
 }
 
 // peakRSS is the process's high-water resident set (VmHWM), in bytes.
-func (n *node) peakRSS() int64 { return procStatus(n.t, n.cmd.Process.Pid, "VmHWM") }
-func (n *node) rss() int64     { return procStatus(n.t, n.cmd.Process.Pid, "VmRSS") }
+func (p *proc) peakRSS() int64 { return procStatus(p.t, p.cmd.Process.Pid, "VmHWM") }
+func (p *proc) rss() int64     { return procStatus(p.t, p.cmd.Process.Pid, "VmRSS") }
 
 func procStatus(t *testing.T, pid int, field string) int64 {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
