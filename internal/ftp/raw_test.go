@@ -420,3 +420,25 @@ func TestShutdownDrains(t *testing.T) {
 		}
 	}
 }
+
+func TestSTOUPicksAFreshName(t *testing.T) {
+	srv := startWith(t, memBackend, nil)
+	r := dialRaw(t, srv.Addr, "")
+	r.login()
+	names := map[string]bool{}
+	for range 2 {
+		addr := r.epsv()
+		r.send("STOU report")
+		d := dataDial(t, addr, "")
+		msg := r.expect(150)
+		name, ok := strings.CutPrefix(msg, "FILE: ")
+		if !ok || !strings.HasPrefix(name, "report.") || names[name] {
+			t.Fatalf("150 %q: want FILE: report.<unique>", msg)
+		}
+		names[name] = true
+		d.Write([]byte("x"))
+		d.Close()
+		r.expect(226)
+		r.cmd(213, "SIZE %s", name)
+	}
+}

@@ -172,3 +172,22 @@ func TestOptionalHeader(t *testing.T) {
 	c3 := dialVia(t, ctrl, "127.0.0.100", nil, proxyproto.PROXY)
 	(&session{t, c3, bufio.NewReader(c3)}).expect("220")
 }
+
+func TestProxyV1Header(t *testing.T) {
+	ctrl, _ := startFTP(t, proxy.Options{Trusted: []netip.Prefix{netip.MustParsePrefix("127.0.0.100/32")}, Required: true})
+	d := net.Dialer{Timeout: 5 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.100")}}
+	c, err := d.Dial("tcp", ctrl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.Write([]byte("PROXY TCP4 198.51.100.9 127.0.0.1 40000 21\r\n"))
+	s := &session{t, c, bufio.NewReader(c)}
+	s.expect("220")
+	s.cmd("USER u", "331")
+	s.cmd("PASS p", "230")
+	s.c.Write([]byte("STAT\r\n"))
+	if got := s.expect("211"); !strings.Contains(got, "Connected from 198.51.100.9") {
+		t.Fatalf("v1 header not used:\n%s", got)
+	}
+}
