@@ -1,0 +1,48 @@
+package ftp
+
+import (
+	"context"
+	"time"
+)
+
+// Optional FS capabilities. A session checks for them with a type
+// assertion and answers 502/504 for the commands they serve when absent.
+
+// Resumer continues uploads: a resumed STOR (REST n + STOR, RFC 3659 §5)
+// and APPE (RFC 959 §4.1.3).
+type Resumer interface {
+	// Resume starts an upload whose first offset bytes are the ones already
+	// stored for name: the resumable partial an interrupted upload left
+	// (see PartialSize) or, without one, the complete file (append). offset
+	// must equal that size exactly, else fs.ErrInvalid. The bytes already
+	// stored are not sent again: the store composes the result.
+	Resume(ctx context.Context, name string, offset int64) (Upload, error)
+	// PartialSize reports the size of the resumable partial upload of name
+	// and whether one exists. SIZE answers it while it exists, as vsftpd
+	// answers the size of a partly written file, so clients resume with
+	// REST + STOR.
+	PartialSize(ctx context.Context, name string) (size int64, ok bool, err error)
+}
+
+// Hash algorithms of draft-bryan-ftp-hash, as named in HASH replies.
+const (
+	HashSHA256 = "SHA-256"
+	HashSHA1   = "SHA-1"
+	HashMD5    = "MD5"
+	HashCRC32  = "CRC32"
+)
+
+// Hasher answers HASH and XCRC/XMD5/XSHA256.
+type Hasher interface {
+	// Hash returns the lowercase hex digest, with algo one of the Hash*
+	// constants, of bytes [start, end) of name; end < 0 means to the end.
+	// A stored checksum is used where it covers the range, else the bytes
+	// are streamed and hashed.
+	Hash(ctx context.Context, name, algo string, start, end int64) (string, error)
+}
+
+// ModTimeSetter answers MFMT (draft-somers-ftp-mfxx): the modification
+// time reported by MDTM, LIST and MLSx from then on.
+type ModTimeSetter interface {
+	SetModTime(ctx context.Context, name string, t time.Time) error
+}
