@@ -7,6 +7,10 @@ import (
 
 // USER starts (or restarts) a login (RFC 959 §4.1.1).
 func (s *session) cmdUSER(arg string) {
+	if s.controlTLSRequired() && !s.tlsControl {
+		s.reply(530, "TLS required: use AUTH TLS before logging in.")
+		return
+	}
 	if s.acct != nil {
 		s.reply(530, "Already logged in; cannot change user.")
 		return
@@ -31,10 +35,15 @@ func (s *session) cmdPASS(arg string) {
 	if s.srv.fails.blocked(s.client, time.Now()) {
 		s.log.Warn("login refused: too many failed logins from this address", "user", user)
 		s.reply(421, "Too many failed logins from your address; try again later.")
-		s.ctrl.Close()
+		s.conn.Close()
 		return
 	}
 	acct, err := s.srv.Auth.Login(s.ctx, LoginRequest{User: user, Password: arg, Client: s.client})
+	if err == nil && acct.TLSRequired && !s.tlsControl {
+		s.log.Warn("login refused: this user must use TLS", "user", user)
+		s.reply(530, "TLS required for this user: use AUTH TLS before logging in.")
+		return
+	}
 	if err == nil {
 		s.acct = acct
 		s.cwd = "/"
@@ -46,7 +55,7 @@ func (s *session) cmdPASS(arg string) {
 	if !errors.Is(err, ErrBadLogin) {
 		s.log.Error("authentication backend failed", "user", user, "err", err)
 		s.reply(421, "Authentication service unavailable; try again later.")
-		s.ctrl.Close()
+		s.conn.Close()
 		return
 	}
 	s.failures++
@@ -59,7 +68,7 @@ func (s *session) cmdPASS(arg string) {
 	}
 	if s.failures >= s.srv.MaxLoginFailure {
 		s.reply(421, "Too many failed logins; closing connection.")
-		s.ctrl.Close()
+		s.conn.Close()
 		return
 	}
 	s.reply(530, "Login incorrect.")

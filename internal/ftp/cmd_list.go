@@ -113,12 +113,11 @@ func (s *session) listWith(verb, arg string, dirLine, fileLine listing) {
 // it in: nothing holds the whole directory.
 func (s *session) sendListing(verb, dir string, line listing, single func(*bufio.Writer) error) {
 	s.startTransfer(verb, dir, func(ctx context.Context, x *transfer) error {
-		conn, err := s.openData(ctx, x)
+		conn, err := s.openData(ctx, x, "Here comes the directory listing.")
 		if err != nil {
 			return err
 		}
 		defer conn.Close()
-		s.reply(150, "Here comes the directory listing.")
 		w := bufio.NewWriterSize(conn, 16<<10)
 		if single != nil {
 			err = single(w)

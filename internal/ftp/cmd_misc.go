@@ -25,6 +25,9 @@ func (s *session) cmdFEAT(string) {
 		"TVFS",                             // RFC 3659 §6: "/"-separated paths
 		"UTF8",                             // RFC 2640
 	}
+	if s.srv.TLSConfig != nil {
+		feats = append(feats, "AUTH TLS", "PBSZ", "PROT") // RFC 4217 §6
+	}
 	s.reply(211, "Features:\n"+strings.Join(feats, "\n")+"\nEnd")
 }
 

@@ -47,12 +47,11 @@ func (s *session) cmdRETR(arg string) {
 	}
 	s.startTransfer("RETR", name, func(ctx context.Context, x *transfer) error {
 		defer r.Close()
-		conn, err := s.openData(ctx, x)
+		conn, err := s.openData(ctx, x, "Opening "+s.modeName()+" mode data connection for "+name+".")
 		if err != nil {
 			return err
 		}
 		defer conn.Close()
-		s.reply(150, "Opening "+s.modeName()+" mode data connection for "+name+".")
 		if _, err := s.srv.copyBuffer(conn, r); err != nil {
 			return err
 		}
@@ -142,12 +141,11 @@ func (s *session) store(verb, name, opening string) {
 				}
 			}
 		}()
-		conn, err := s.openData(ctx, x)
+		conn, err := s.openData(ctx, x, opening)
 		if err != nil {
 			return err
 		}
 		defer conn.Close()
-		s.reply(150, opening)
 		if _, err := io.Copy(up, conn); err != nil {
 			return err
 		}

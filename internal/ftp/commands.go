@@ -55,6 +55,11 @@ func commandTable() map[string]command {
 		"STOU": {run: h((*session).cmdSTOU), login: true, write: true},
 		"REST": {run: h((*session).cmdREST), login: true, arg: true},
 		"ABOR": {run: h((*session).cmdABOR), login: true},
+		// Security (tls.go, RFC 4217).
+		"AUTH": {run: h((*session).cmdAUTH), arg: true},
+		"PBSZ": {run: h((*session).cmdPBSZ), arg: true},
+		"PROT": {run: h((*session).cmdPROT), arg: true},
+		"CCC":  {run: h((*session).cmdCCC)},
 		// Data connections (cmd_data.go).
 		"PASV": {run: h((*session).cmdPASV), login: true},
 		"EPSV": {run: h((*session).cmdEPSV), login: true},

@@ -86,6 +86,8 @@ type Account struct {
 	FS FS
 	// ReadOnly refuses every command that changes storage with 550.
 	ReadOnly bool
+	// TLSRequired: this user's control and data connections must use TLS.
+	TLSRequired bool
 }
 
 // ErrBadLogin is returned by an Authenticator for a failed login.

@@ -32,8 +32,9 @@ func startWith(t *testing.T, b backend, configure func(*ftp.Server)) *ftptest.Se
 	t.Helper()
 	fsys := b.newFS(t)
 	users := ftptest.Users{
-		Passwords: map[string]string{"alice": "secret", "reader": "r"},
+		Passwords: map[string]string{"alice": "secret", "reader": "r", "secure": "s"},
 		ReadOnly:  map[string]bool{"reader": true},
+		TLS:       map[string]bool{"secure": true},
 		FS:        func(string) ftp.FS { return fsys },
 	}
 	return ftptest.StartServer(t, users, configure)

@@ -442,3 +442,5 @@ func TestSTOUPicksAFreshName(t *testing.T) {
 		r.cmd(213, "SIZE %s", name)
 	}
 }
+
+func newTP(c net.Conn) *textproto.Conn { return textproto.NewConn(c) }

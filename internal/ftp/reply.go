@@ -90,6 +90,10 @@ func replyFor(err error) (int, string) {
 		return 425, "No passive port is free for your address; try again later."
 	case errors.Is(err, errDataTimeout):
 		return 425, "Data connection was not opened in time."
+	case errors.Is(err, errNoTLSReuse):
+		return 425, "Data connection refused: its TLS session must resume the control connection's."
+	case errors.Is(err, errDataTLS):
+		return 521, "Data connections must be protected: use PROT P."
 	case errors.Is(err, errDataConn):
 		return 425, "Cannot open data connection."
 	case errors.Is(err, errAborted), errors.Is(err, context.Canceled):
@@ -111,4 +115,6 @@ var (
 	errDataConn      = errors.New("cannot open data connection")
 	errAborted       = errors.New("transfer aborted")
 	errDataLost      = errors.New("data connection lost")
+	errNoTLSReuse    = errors.New("data TLS session not resumed")
+	errDataTLS       = errors.New("data connection must use TLS")
 )

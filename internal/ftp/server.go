@@ -7,6 +7,7 @@ package ftp
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"log/slog"
 	"net"
@@ -40,6 +41,17 @@ type Server struct {
 	MaxLoginFailure int           // failed logins before the session is closed; default 3
 
 	Welcome string // 220 greeting text; default "s3ftpd ready."
+
+	// TLSConfig enables FTPS (RFC 4217): AUTH TLS on Serve, implicit TLS on
+	// ServeTLS. Nil: no TLS. Its certificate, versions and ciphers are used
+	// as given; session tickets must stay enabled (data connections resume
+	// the control connection's session).
+	TLSConfig  *tls.Config
+	TLSControl TLSPolicy // required: USER/PASS only after AUTH TLS
+	TLSData    TLSPolicy // required: PROT P before any data connection
+	// TLSRequireReuse: a PROT P data connection must resume the control
+	// connection's TLS session (vsftpd's require_ssl_reuse).
+	TLSRequireReuse bool
 
 	MaxSessions      int // control connections at once; 0: no limit
 	MaxSessionsPerIP int // control connections per real client IP; 0: no limit
@@ -119,7 +131,19 @@ func (s *Server) ListenAndServe(addr string) error {
 // Serve accepts control connections on l until Shutdown or Close. The
 // listener may be wrapped (PROXY protocol): the connection's RemoteAddr is
 // taken as the real client address everywhere.
-func (s *Server) Serve(l net.Listener) error {
+func (s *Server) Serve(l net.Listener) error { return s.serve(l, false) }
+
+// ServeTLS serves implicit FTPS (the "port 990" style): every connection
+// starts with a TLS handshake, and data connections default to PROT P.
+// TLSConfig must be set.
+func (s *Server) ServeTLS(l net.Listener) error {
+	if s.TLSConfig == nil {
+		return errors.New("ftp: ServeTLS needs Server.TLSConfig")
+	}
+	return s.serve(l, true)
+}
+
+func (s *Server) serve(l net.Listener, implicitTLS bool) error {
 	s.init()
 	if s.Auth == nil {
 		return errors.New("ftp: Server.Auth is nil")
@@ -156,7 +180,7 @@ func (s *Server) Serve(l net.Listener) error {
 			continue
 		}
 		delay = 0
-		s.startSession(c)
+		s.startSession(c, implicitTLS)
 	}
 }
 
@@ -169,7 +193,7 @@ type handshaker interface{ Handshake() error }
 // (PROXY v2 LOCAL): answered like any, but not counted against limits.
 type healthChecker interface{ HealthCheck() bool }
 
-func (s *Server) startSession(c net.Conn) {
+func (s *Server) startSession(c net.Conn, implicitTLS bool) {
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
@@ -182,6 +206,12 @@ func (s *Server) startSession(c net.Conn) {
 		sess := newSession(s, c)
 		if hc, ok := c.(healthChecker); ok && hc.HealthCheck() {
 			sess.health = true
+		}
+		if implicitTLS {
+			if !sess.startTLS() {
+				return
+			}
+			sess.pbsz, sess.protP = true, true // implicit FTPS protects data by default
 		}
 		if code, text, ok := s.admit(sess); !ok {
 			sess.refuse(code, text)

@@ -2,6 +2,7 @@ package ftp
 
 import (
 	"bufio"
+	"crypto/tls"
 	"context"
 	"errors"
 	"io"
@@ -19,8 +20,9 @@ import (
 type session struct {
 	srv    *Server
 	id     uint64
-	ctrl   net.Conn
-	r      *bufio.Reader
+	conn   net.Conn      // the accepted connection: deadlines and Close
+	ctrl   net.Conn      // the control stream on it (TLS after AUTH TLS)
+	r      *bufio.Reader // reads ctrl
 	client netip.Addr // real client IP (PROXY-derived behind a LB)
 	local  netip.Addr // the address the client dialled (PROXY destination, else ours)
 	health bool       // a load balancer's health check (PROXY LOCAL)
@@ -49,6 +51,10 @@ type session struct {
 	mlstFacts  []string
 	pasv       PassiveListener
 	active     netip.AddrPort
+	tlsControl bool        // the control connection is TLS (AUTH TLS or implicit)
+	pbsz       bool        // PBSZ 0 was given
+	protP      bool        // PROT P: data connections use TLS
+	tlsConf    *tls.Config // sessionTLS
 }
 
 func newSession(srv *Server, c net.Conn) *session {
@@ -58,6 +64,7 @@ func newSession(srv *Server, c net.Conn) *session {
 	return &session{
 		srv:       srv,
 		id:        id,
+		conn:      c,
 		ctrl:      c,
 		r:         bufio.NewReaderSize(c, 512),
 		client:    client,
@@ -86,7 +93,7 @@ func addrOf(a net.Addr) netip.Addr {
 // refuse answers a connection we will not serve and closes it.
 func (s *session) refuse(code int, text string) {
 	s.reply(code, text)
-	s.ctrl.Close()
+	s.conn.Close()
 	s.cancel()
 }
 
@@ -167,21 +174,21 @@ func (s *session) drain() {
 	s.draining = true
 	if !s.busy {
 		s.reply(421, "Server shutting down; closing control connection.")
-		s.ctrl.Close()
+		s.conn.Close()
 	}
 }
 
 // kill closes the session at once (Server.Close, drain timeout).
 func (s *session) kill() {
 	s.cancel()
-	s.ctrl.Close()
+	s.conn.Close()
 }
 
 func (s *session) end() {
 	s.cancel()
 	s.waitTransfer()
 	s.closePassive()
-	s.ctrl.Close()
+	s.conn.Close()
 	s.log.Debug("session end")
 }
 
@@ -201,7 +208,7 @@ func (s *session) readFailed(err error) {
 // no transfer runs: a control connection is silent during a long transfer.
 func (s *session) readCommand() (string, error) {
 	if !s.transferring() {
-		_ = s.ctrl.SetReadDeadline(time.Now().Add(s.srv.IdleTimeout))
+		_ = s.conn.SetReadDeadline(time.Now().Add(s.srv.IdleTimeout))
 	}
 	return readLine(s.r, maxLine)
 }
@@ -220,7 +227,7 @@ func (s *session) dispatch(verb, arg string) (quit bool) {
 		// reaches us as a command line: a spoofing attempt.
 		s.log.Warn("refused PROXY header from an untrusted address")
 		s.reply(421, "PROXY header not accepted from your address.")
-		s.ctrl.Close()
+		s.conn.Close()
 		return true
 	}
 	if !ok {

@@ -43,7 +43,7 @@ func (s *session) startTransfer(verb, name string, run func(ctx context.Context,
 	s.xfer = x
 	s.mu.Unlock()
 	// The control connection may be silent for as long as the transfer runs.
-	_ = s.ctrl.SetReadDeadline(time.Time{})
+	_ = s.conn.SetReadDeadline(time.Time{})
 	go func() {
 		err := run(ctx, x)
 		if x.pasv != nil {
@@ -72,10 +72,10 @@ func (s *session) endTransfer() {
 	s.busy = false
 	if s.draining {
 		s.reply(421, "Server shutting down; closing control connection.")
-		s.ctrl.Close()
+		s.conn.Close()
 		return
 	}
-	_ = s.ctrl.SetReadDeadline(time.Now().Add(s.srv.IdleTimeout))
+	_ = s.conn.SetReadDeadline(time.Now().Add(s.srv.IdleTimeout))
 }
 
 func (s *session) current() *transfer {
@@ -128,9 +128,14 @@ func (s *session) closePassive() {
 
 // openData gets the transfer's data connection: it waits for the client's
 // passive connection (from its own IP only; PassiveProvider checks that),
-// or dials the active address. The connection is closed when ctx ends, so
-// ABOR interrupts a blocked read or write; a stalled one times out.
-func (s *session) openData(ctx context.Context, x *transfer) (net.Conn, error) {
+// or dials the active address. Then it sends the 150 opening reply and,
+// under PROT P, runs the TLS handshake (after the 150: some clients only
+// start it then). The connection is closed when ctx ends, so ABOR
+// interrupts a blocked read or write; a stalled one times out.
+func (s *session) openData(ctx context.Context, x *transfer, opening string) (net.Conn, error) {
+	if !s.protP && s.dataTLSRequired() {
+		return nil, errDataTLS
+	}
 	actx, cancel := context.WithTimeout(ctx, s.srv.DataTimeout)
 	defer cancel()
 	var conn net.Conn
@@ -151,7 +156,12 @@ func (s *session) openData(ctx context.Context, x *transfer) (net.Conn, error) {
 		s.log.Info("data connection failed", "err", err)
 		return nil, errDataConn
 	}
-	context.AfterFunc(ctx, func() { conn.Close() })
+	raw := conn
+	context.AfterFunc(ctx, func() { raw.Close() })
+	s.reply(150, opening)
+	if conn, err = s.protectData(ctx, conn); err != nil {
+		return nil, err
+	}
 	return &stallConn{Conn: conn, timeout: s.srv.StallTimeout, x: x}, nil
 }
 

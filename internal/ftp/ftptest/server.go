@@ -19,6 +19,7 @@ import (
 type Users struct {
 	Passwords map[string]string
 	ReadOnly  map[string]bool
+	TLS       map[string]bool // users that must use TLS
 	FS        func(user string) ftp.FS
 }
 
@@ -26,7 +27,7 @@ func (u Users) Login(_ context.Context, r ftp.LoginRequest) (*ftp.Account, error
 	if pw, ok := u.Passwords[r.User]; !ok || pw != r.Password {
 		return nil, ftp.ErrBadLogin
 	}
-	return &ftp.Account{Name: r.User, FS: u.FS(r.User), ReadOnly: u.ReadOnly[r.User]}, nil
+	return &ftp.Account{Name: r.User, FS: u.FS(r.User), ReadOnly: u.ReadOnly[r.User], TLSRequired: u.TLS[r.User]}, nil
 }
 
 // Server is a running test server.
