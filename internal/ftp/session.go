@@ -2,8 +2,8 @@ package ftp
 
 import (
 	"bufio"
-	"crypto/tls"
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"log/slog"
@@ -23,9 +23,9 @@ type session struct {
 	conn   net.Conn      // the accepted connection: deadlines and Close
 	ctrl   net.Conn      // the control stream on it (TLS after AUTH TLS)
 	r      *bufio.Reader // reads ctrl
-	client netip.Addr // real client IP (PROXY-derived behind a LB)
-	local  netip.Addr // the address the client dialled (PROXY destination, else ours)
-	health bool       // a load balancer's health check (PROXY LOCAL)
+	client netip.Addr    // real client IP (PROXY-derived behind a LB)
+	local  netip.Addr    // the address the client dialled (PROXY destination, else ours)
+	health bool          // a load balancer's health check (PROXY LOCAL)
 	log    *slog.Logger
 	ctx    context.Context
 	cancel context.CancelFunc
