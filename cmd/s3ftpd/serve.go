@@ -102,13 +102,29 @@ func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) err
 		}
 		defer stopOps()
 	}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
+	if err := setupTLS(ctx, cfg, srv, log); err != nil {
+		return err
+	}
+	listeners := []func() error{func() error { return srv.Serve(ln) }}
+	if cfg.TLS.ImplicitListen != "" {
+		iln, err := ftp.Listen(ctx, cfg.TLS.ImplicitListen, cfg.Timeouts.Keepalive)
+		if err != nil {
+			return fmt.Errorf("tls.implicit_listen: %w", err)
+		}
+		iln = wrap(iln) // TCP → PROXY → TLS
+		listeners = append(listeners, func() error { return srv.ServeTLS(iln) })
+		log.Info("serving implicit FTPS", "listen", iln.Addr().String())
+	}
+	served := make(chan error, len(listeners))
+	for _, serve := range listeners {
+		go func() { served <- serve() }()
+	}
 	log.Info("serving FTP", "listen", ln.Addr().String(), "passive_ports", cfg.Passive.Ports.String())
 	fmt.Fprintf(stdout, "s3ftpd: ready on %s\n", readyURL(cfg, ln.Addr().String()))
 
 	select {
 	case err := <-served:
+		srv.Close()
 		return err
 	case <-ctx.Done():
 	}
@@ -119,8 +135,10 @@ func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) err
 	if err := srv.Shutdown(dctx); err != nil {
 		log.Warn("drain timed out; closed remaining sessions", "err", err)
 	}
-	if err := <-served; !errors.Is(err, ftp.ErrServerClosed) {
-		return err
+	for range listeners {
+		if err := <-served; !errors.Is(err, ftp.ErrServerClosed) {
+			return err
+		}
 	}
 	log.Info("stopped")
 	return nil

@@ -26,6 +26,7 @@ type User struct {
 	PasswordHash string
 	Home         string
 	ReadOnly     bool
+	TLS          string // "required": this user must use TLS
 }
 
 var _ ftp.Authenticator = (*Users)(nil)
@@ -46,6 +47,7 @@ type user struct {
 	name     string
 	home     string
 	readOnly bool
+	tls      bool
 	// Exactly one of these is set.
 	plainSum [sha256.Size]byte // SHA-256 of the plain password
 	hash     []byte            // bcrypt
@@ -80,7 +82,7 @@ func New(users []User, fsFor func(home string) ftp.FS) (*Users, error) {
 			bad("home %q is not an absolute path", cu.Home)
 			continue
 		}
-		e := &user{name: cu.Name, home: path.Clean(home), readOnly: cu.ReadOnly}
+		e := &user{name: cu.Name, home: path.Clean(home), readOnly: cu.ReadOnly, tls: cu.TLS == "required"}
 		switch {
 		case (cu.Password == "") == (cu.PasswordHash == ""):
 			bad("set exactly one of password and password hash")
@@ -140,7 +142,7 @@ func (u *Users) Login(ctx context.Context, req ftp.LoginRequest) (*ftp.Account, 
 	if fsys == nil {
 		return nil, fmt.Errorf("auth: no storage for user %q", e.name)
 	}
-	return &ftp.Account{Name: e.name, FS: fsys, ReadOnly: e.readOnly}, nil
+	return &ftp.Account{Name: e.name, FS: fsys, ReadOnly: e.readOnly, TLSRequired: e.tls}, nil
 }
 
 // HashPassword returns a bcrypt hash of password at bcrypt.DefaultCost, for

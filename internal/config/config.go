@@ -35,6 +35,8 @@ type Config struct {
 	// DrainTimeout bounds how long transfers in flight may finish after
 	// SIGTERM/SIGINT before the process exits.
 	DrainTimeout time.Duration `yaml:"drain_timeout"`
+	// TLS configures FTPS (tls.go).
+	TLS TLS `yaml:"tls"`
 }
 
 // Passive configures PASV/EPSV (RFC 959, RFC 2428).
@@ -128,6 +130,9 @@ type User struct {
 	PasswordHash string `yaml:"password_hash"`
 	Home         string `yaml:"home"`
 	ReadOnly     bool   `yaml:"read_only"`
+	// TLS "required" makes this user's control and data connections use
+	// TLS whatever the server-wide policy; "" or "optional" follows it.
+	TLS string `yaml:"tls"`
 }
 
 // Log configures the process logger.
@@ -170,6 +175,7 @@ func Default() Config {
 			LoginFailuresPerIP: 20,
 		},
 		DrainTimeout: 30 * time.Second,
+		TLS:          TLS{Control: "optional", Data: "optional", RequireSessionReuse: true},
 	}
 }
 

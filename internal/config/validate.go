@@ -42,6 +42,7 @@ func (c *Config) Validate() error {
 	v.users(c)
 	v.log(c.Log)
 	v.lb(c)
+	v.tls(c)
 	return errors.Join(v.errs...)
 }
 

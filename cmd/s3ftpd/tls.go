@@ -1,0 +1,70 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/s3ftpd/s3ftpd/internal/certs"
+	"github.com/s3ftpd/s3ftpd/internal/config"
+	"github.com/s3ftpd/s3ftpd/internal/ftp"
+)
+
+// setupTLS configures FTPS on srv: the certificate from tls.cert_file /
+// key_file (reloaded on SIGHUP without dropping sessions), or, on the
+// embedded store only, a self-signed one made now. Without either, TLS is
+// off (config validation refuses a TLS policy that would need it).
+func setupTLS(ctx context.Context, cfg config.Config, srv *ftp.Server, log *slog.Logger) error {
+	t := cfg.TLS
+	var src *certs.Source
+	var err error
+	switch {
+	case t.CertFile != "":
+		if src, err = certs.Load(t.CertFile, t.KeyFile); err != nil {
+			return err
+		}
+		reloadOnHUP(ctx, src, log)
+	case cfg.UseEmbedded():
+		if src, err = certs.SelfSigned("localhost", "127.0.0.1", "::1"); err != nil {
+			return err
+		}
+		log.Info("TLS: self-signed certificate made for the embedded default", "sha256", src.Fingerprint())
+	default:
+		log.Info("TLS off: no tls.cert_file configured")
+		return nil
+	}
+	srv.TLSConfig = certs.ServerConfig(src)
+	srv.TLSControl = policy(t.Control)
+	srv.TLSData = policy(t.Data)
+	srv.TLSRequireReuse = t.RequireSessionReuse
+	return nil
+}
+
+func policy(p string) ftp.TLSPolicy {
+	if p == "required" {
+		return ftp.TLSRequired
+	}
+	return ftp.TLSOptional
+}
+
+func reloadOnHUP(ctx context.Context, src *certs.Source, log *slog.Logger) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	go func() {
+		defer signal.Stop(hup)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				if err := src.Reload(); err != nil {
+					log.Error("TLS certificate reload failed; keeping the current one", "err", err)
+					continue
+				}
+				log.Info("TLS certificate reloaded", "sha256", src.Fingerprint())
+			}
+		}
+	}()
+}

@@ -1,0 +1,37 @@
+package main
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/s3ftpd/s3ftpd/internal/config"
+	"github.com/s3ftpd/s3ftpd/internal/ftp"
+)
+
+func TestMisconfiguredCertificateIsAClearStartupError(t *testing.T) {
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "cert.pem")
+	os.WriteFile(bad, []byte("not a certificate"), 0o600)
+	for _, files := range [][2]string{{filepath.Join(dir, "missing.pem"), filepath.Join(dir, "missing.key")}, {bad, bad}} {
+		cfg := config.Default()
+		cfg.TLS.CertFile, cfg.TLS.KeyFile = files[0], files[1]
+		err := setupTLS(context.Background(), cfg, &ftp.Server{}, quiet)
+		if err == nil || !strings.Contains(err.Error(), files[0]) {
+			t.Fatalf("cert %s: want an error naming the file, got %v", files[0], err)
+		}
+	}
+	// The embedded default gets a self-signed certificate.
+	srv := &ftp.Server{}
+	if err := setupTLS(context.Background(), config.Default(), srv, quiet); err != nil || srv.TLSConfig == nil {
+		t.Fatalf("embedded default: TLS config %v, err %v", srv.TLSConfig, err)
+	}
+	if !srv.TLSRequireReuse {
+		t.Fatal("session reuse must be required by default")
+	}
+}

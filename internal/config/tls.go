@@ -1,0 +1,49 @@
+package config
+
+import (
+	"fmt"
+	"slices"
+)
+
+// TLS configures FTPS (RFC 4217).
+type TLS struct {
+	// CertFile and KeyFile are PEM files (both or neither), reloaded on
+	// SIGHUP. Without them TLS is off, except on the embedded store, where
+	// a self-signed certificate is made at start.
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+	// ImplicitListen serves implicit FTPS ("port 990" style); empty: off.
+	ImplicitListen string `yaml:"implicit_listen"`
+	// Control and Data: "optional" or "required" (USER/PASS only after
+	// AUTH TLS; PROT P before any data connection).
+	Control string `yaml:"control"`
+	Data    string `yaml:"data"`
+	// RequireSessionReuse: a PROT P data connection must resume the
+	// control connection's TLS session (stops passive port theft).
+	RequireSessionReuse bool `yaml:"require_session_reuse"`
+}
+
+var tlsPolicies = []string{"optional", "required"}
+
+func (v *validator) tls(c *Config) {
+	t := c.TLS
+	if (t.CertFile == "") != (t.KeyFile == "") {
+		v.add("tls.cert_file", "cert_file and key_file go together")
+	}
+	for f, p := range map[string]string{"tls.control": t.Control, "tls.data": t.Data} {
+		if !slices.Contains(tlsPolicies, p) {
+			v.add(f, "%q: want optional or required", p)
+		}
+	}
+	v.listen("tls.implicit_listen", t.ImplicitListen, true)
+	usesTLS := t.Control == "required" || t.Data == "required" || t.ImplicitListen != ""
+	for i, u := range c.Users {
+		if u.TLS != "" && !slices.Contains(tlsPolicies, u.TLS) {
+			v.add(fmt.Sprintf("users[%d].tls", i), "%q: want optional or required", u.TLS)
+		}
+		usesTLS = usesTLS || u.TLS == "required"
+	}
+	if usesTLS && t.CertFile == "" && !c.UseEmbedded() {
+		v.add("tls.cert_file", "required: TLS is asked for (required policy or implicit_listen) but no certificate is configured")
+	}
+}
