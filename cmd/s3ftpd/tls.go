@@ -14,8 +14,11 @@ import (
 
 // setupTLS configures FTPS on srv: the certificate from tls.cert_file /
 // key_file (reloaded on SIGHUP without dropping sessions), or, on the
-// embedded store only, a self-signed one made now. Without either, TLS is
-// off (config validation refuses a TLS policy that would need it).
+// embedded store when the config asks for TLS, a self-signed one made now.
+// Otherwise TLS is off: the zero-setup default stays plain FTP, because
+// clients that see AUTH TLS in FEAT (lftp) try it and then refuse an
+// unknown certificate. (Validation refuses an S3 store config that asks
+// for TLS without a certificate.)
 func setupTLS(ctx context.Context, cfg config.Config, srv *ftp.Server, log *slog.Logger) error {
 	t := cfg.TLS
 	var src *certs.Source
@@ -26,11 +29,11 @@ func setupTLS(ctx context.Context, cfg config.Config, srv *ftp.Server, log *slog
 			return err
 		}
 		reloadOnHUP(ctx, src, log)
-	case cfg.UseEmbedded():
+	case cfg.UseEmbedded() && cfg.TLSAskedFor():
 		if src, err = certs.SelfSigned("localhost", "127.0.0.1", "::1"); err != nil {
 			return err
 		}
-		log.Info("TLS: self-signed certificate made for the embedded default", "sha256", src.Fingerprint())
+		log.Info("TLS: self-signed certificate made for the embedded store", "sha256", src.Fingerprint())
 	default:
 		log.Info("TLS off: no tls.cert_file configured")
 		return nil

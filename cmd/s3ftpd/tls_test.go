@@ -26,10 +26,16 @@ func TestMisconfiguredCertificateIsAClearStartupError(t *testing.T) {
 			t.Fatalf("cert %s: want an error naming the file, got %v", files[0], err)
 		}
 	}
-	// The embedded default gets a self-signed certificate.
+	// The zero-setup default is plain FTP; asking for TLS on the embedded
+	// store makes a self-signed certificate.
 	srv := &ftp.Server{}
-	if err := setupTLS(context.Background(), config.Default(), srv, quiet); err != nil || srv.TLSConfig == nil {
-		t.Fatalf("embedded default: TLS config %v, err %v", srv.TLSConfig, err)
+	if err := setupTLS(context.Background(), config.Default(), srv, quiet); err != nil || srv.TLSConfig != nil {
+		t.Fatalf("embedded default: TLS config %v, err %v; want plain FTP", srv.TLSConfig, err)
+	}
+	cfg := config.Default()
+	cfg.TLS.ImplicitListen = "127.0.0.1:0"
+	if err := setupTLS(context.Background(), cfg, srv, quiet); err != nil || srv.TLSConfig == nil {
+		t.Fatalf("embedded with implicit_listen: TLS config %v, err %v", srv.TLSConfig, err)
 	}
 	if !srv.TLSRequireReuse {
 		t.Fatal("session reuse must be required by default")

@@ -36,14 +36,25 @@ func (v *validator) tls(c *Config) {
 		}
 	}
 	v.listen("tls.implicit_listen", t.ImplicitListen, true)
-	usesTLS := t.Control == "required" || t.Data == "required" || t.ImplicitListen != ""
 	for i, u := range c.Users {
 		if u.TLS != "" && !slices.Contains(tlsPolicies, u.TLS) {
 			v.add(fmt.Sprintf("users[%d].tls", i), "%q: want optional or required", u.TLS)
 		}
-		usesTLS = usesTLS || u.TLS == "required"
 	}
-	if usesTLS && t.CertFile == "" && !c.UseEmbedded() {
+	if c.TLSAskedFor() && t.CertFile == "" && !c.UseEmbedded() {
 		v.add("tls.cert_file", "required: TLS is asked for (required policy or implicit_listen) but no certificate is configured")
 	}
+}
+
+// TLSAskedFor reports whether the config needs TLS without naming a
+// certificate: a required policy, implicit FTPS, or a user with tls:
+// required. (Then the embedded store makes a self-signed certificate; an
+// S3 store needs tls.cert_file.)
+func (c *Config) TLSAskedFor() bool {
+	t := c.TLS
+	asked := t.Control == "required" || t.Data == "required" || t.ImplicitListen != ""
+	for _, u := range c.Users {
+		asked = asked || u.TLS == "required"
+	}
+	return asked
 }
