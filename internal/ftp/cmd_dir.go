@@ -106,9 +106,18 @@ func (s *session) cmdRNTO(arg string) {
 	s.reply(250, "Rename successful.")
 }
 
-// SIZE (RFC 3659 §4): the stored size; 550 for a directory.
+// SIZE (RFC 3659 §4): the stored size; 550 for a directory. While an
+// interrupted upload's partial exists, its size, so that a client resumes
+// with REST + STOR as it does against vsftpd.
 func (s *session) cmdSIZE(arg string) {
-	fi, err := s.stat(s.abs(arg))
+	name := s.abs(arg)
+	if r, ok := s.acct.FS.(Resumer); ok {
+		if n, ok, err := r.PartialSize(s.ctx, name); err == nil && ok {
+			s.reply(213, strconv.FormatInt(n, 10))
+			return
+		}
+	}
+	fi, err := s.stat(name)
 	if err == nil && fi.IsDir() {
 		err = errIsDir
 	}

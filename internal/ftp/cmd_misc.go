@@ -28,6 +28,15 @@ func (s *session) cmdFEAT(string) {
 	if s.srv.TLSConfig != nil {
 		feats = append(feats, "AUTH TLS", "PBSZ", "PROT") // RFC 4217 §6
 	}
+	// Storage-dependent extensions: before login we cannot know the
+	// account's storage and list them (s3fs has all of them); after login
+	// only what this account's storage implements.
+	if _, ok := s.acct.fsOrNil().(Hasher); ok || s.acct == nil {
+		feats = append(feats, s.hashFeature(), "XCRC", "XMD5", "XSHA1", "XSHA256") // draft-bryan-ftp-hash
+	}
+	if _, ok := s.acct.fsOrNil().(ModTimeSetter); ok || s.acct == nil {
+		feats = append(feats, "MFMT") // draft-somers-ftp-mfxx
+	}
 	s.reply(211, "Features:\n"+strings.Join(feats, "\n")+"\nEnd")
 }
 
@@ -44,6 +53,8 @@ func (s *session) cmdOPTS(arg string) {
 		default:
 			s.reply(501, "Only UTF8 ON is supported.")
 		}
+	case "HASH":
+		s.optsHash(value)
 	case "MLST":
 		var facts []string
 		for _, f := range strings.Split(value, ";") {

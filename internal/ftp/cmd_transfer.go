@@ -74,13 +74,54 @@ func (s *session) modeName() string {
 // STOR uploads a file. Nothing appears at the name until the whole stream
 // arrived and the store committed it; then 226. An aborted or broken
 // transfer leaves the previous file, or nothing.
+//
+// After REST n (RFC 3659 §5.3) it resumes: the first n bytes are the ones
+// already stored (an interrupted upload's partial, or the whole file), and
+// only the rest is sent.
 func (s *session) cmdSTOR(arg string) {
-	if s.takeRest() != 0 {
-		s.closePassive()
-		s.reply(504, "Resuming an upload (REST before STOR) is not supported.")
+	name, offset := s.abs(arg), s.takeRest()
+	if offset == 0 {
+		s.store("STOR", name, "Ok to send data.", func() (Upload, error) { return s.acct.FS.Create(s.ctx, name) })
 		return
 	}
-	s.store("STOR", s.abs(arg), "Ok to send data.")
+	r, ok := s.acct.FS.(Resumer)
+	if !ok {
+		s.closePassive()
+		s.reply(504, "Resuming an upload (REST before STOR) is not supported by this storage.")
+		return
+	}
+	s.store("STOR", name, fmt.Sprintf("Ok to send data from byte %d.", offset), func() (Upload, error) {
+		up, err := r.Resume(s.ctx, name, offset)
+		if errors.Is(err, fs.ErrInvalid) {
+			err = errBadRestart
+		}
+		return up, err
+	})
+}
+
+// APPE (RFC 959 §4.1.3) appends to a file, composed by the store without
+// sending the existing bytes again; a missing file is created.
+func (s *session) cmdAPPE(arg string) {
+	name := s.abs(arg)
+	s.takeRest()
+	r, ok := s.acct.FS.(Resumer)
+	if !ok {
+		s.closePassive()
+		s.reply(502, "APPE is not supported by this storage.")
+		return
+	}
+	s.store("APPE", name, "Ok to send data.", func() (Upload, error) {
+		fi, err := s.stat(name)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			return s.acct.FS.Create(s.ctx, name)
+		case err != nil:
+			return nil, err
+		case fi.IsDir():
+			return nil, errIsDir
+		}
+		return r.Resume(s.ctx, name, fi.Size())
+	})
 }
 
 // STOU stores under a new unique name (RFC 959 §4.1.3), reported in the
@@ -101,7 +142,7 @@ func (s *session) cmdSTOU(arg string) {
 		name := path.Join(dir, base+"."+time.Now().UTC().Format("20060102150405")+"."+hex.EncodeToString(b[:]))
 		_, err := s.stat(name)
 		if errors.Is(err, fs.ErrNotExist) {
-			s.store("STOU", name, "FILE: "+path.Base(name))
+			s.store("STOU", name, "FILE: "+path.Base(name), func() (Upload, error) { return s.acct.FS.Create(s.ctx, name) })
 			return
 		}
 		if err != nil {
@@ -114,7 +155,9 @@ func (s *session) cmdSTOU(arg string) {
 	s.reply(450, "Could not find a unique name; try again.")
 }
 
-func (s *session) store(verb, name, opening string) {
+// store runs an upload transfer; open makes the Upload once the command
+// is known to be valid.
+func (s *session) store(verb, name, opening string, open func() (Upload, error)) {
 	if !s.hasDataEndpoint() {
 		s.replyError(errNoDataConn, verb)
 		return
@@ -124,7 +167,7 @@ func (s *session) store(verb, name, opening string) {
 		s.replyError(errIsDir, verb)
 		return
 	}
-	up, err := s.acct.FS.Create(s.ctx, name)
+	up, err := open()
 	if err != nil {
 		s.closePassive()
 		s.replyError(err, verb)

@@ -54,7 +54,15 @@ func commandTable() map[string]command {
 		"STOR": {run: h((*session).cmdSTOR), login: true, arg: true, write: true},
 		"STOU": {run: h((*session).cmdSTOU), login: true, write: true},
 		"REST": {run: h((*session).cmdREST), login: true, arg: true},
-		"ABOR": {run: h((*session).cmdABOR), login: true},
+		"APPE": {run: h((*session).cmdAPPE), login: true, arg: true, write: true},
+		// Checksums and times (cmd_hash.go).
+		"HASH":    {run: h((*session).cmdHASH), login: true, arg: true},
+		"XCRC":    {run: h(xhash(HashCRC32)), login: true, arg: true},
+		"XMD5":    {run: h(xhash(HashMD5)), login: true, arg: true},
+		"XSHA1":   {run: h(xhash(HashSHA1)), login: true, arg: true},
+		"XSHA256": {run: h(xhash(HashSHA256)), login: true, arg: true},
+		"MFMT":    {run: h((*session).cmdMFMT), login: true, arg: true, write: true},
+		"ABOR":    {run: h((*session).cmdABOR), login: true},
 		// Security (tls.go, RFC 4217).
 		"AUTH": {run: h((*session).cmdAUTH), arg: true},
 		"PBSZ": {run: h((*session).cmdPBSZ), arg: true},

@@ -92,3 +92,11 @@ type Account struct {
 
 // ErrBadLogin is returned by an Authenticator for a failed login.
 var ErrBadLogin = errors.New("login incorrect")
+
+// fsOrNil is the account's FS, or nil before login.
+func (a *Account) fsOrNil() FS {
+	if a == nil {
+		return nil
+	}
+	return a.FS
+}

@@ -74,6 +74,8 @@ func replyFor(err error) (int, string) {
 		return 550, "Permission denied."
 	case errors.Is(err, ErrDirNotEmpty):
 		return 550, "Directory not empty."
+	case errors.Is(err, errBadRestart):
+		return 554, "Invalid REST offset: it must equal the size already stored (see SIZE)."
 	case errors.Is(err, errIsDir):
 		return 550, "Is a directory."
 	case errors.Is(err, errNotDir):
@@ -116,5 +118,6 @@ var (
 	errAborted       = errors.New("transfer aborted")
 	errDataLost      = errors.New("data connection lost")
 	errNoTLSReuse    = errors.New("data TLS session not resumed")
+	errBadRestart    = errors.New("REST offset does not match the stored size")
 	errDataTLS       = errors.New("data connection must use TLS")
 )

@@ -49,6 +49,7 @@ type session struct {
 	epsvAll    bool
 	utf8       bool
 	mlstFacts  []string
+	hashAlgo   string // OPTS HASH
 	pasv       PassiveListener
 	active     netip.AddrPort
 	tlsControl bool        // the control connection is TLS (AUTH TLS or implicit)
@@ -74,6 +75,7 @@ func newSession(srv *Server, c net.Conn) *session {
 		cancel:    cancel,
 		cwd:       "/",
 		mlstFacts: allFacts,
+		hashAlgo:  HashSHA256,
 	}
 }
 

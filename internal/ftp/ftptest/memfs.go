@@ -5,6 +5,12 @@ package ftptest
 import (
 	"bytes"
 	"context"
+	"crypto/md5"
+	"crypto/sha1"
+	"crypto/sha256"
+	"encoding/hex"
+	"hash"
+	"hash/crc32"
 	"io"
 	"io/fs"
 	"path"
@@ -235,5 +241,64 @@ func (m *MemFS) Rmdir(_ context.Context, name string) error {
 		}
 	}
 	delete(m.dirs, name)
+	return nil
+}
+
+// Resume continues name from offset, which must be its size (MemFS keeps
+// no partials: an aborted upload leaves nothing).
+func (m *MemFS) Resume(_ context.Context, name string, offset int64) (ftp.Upload, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	f, ok := m.files[name]
+	if !ok || int64(len(f.data)) != offset {
+		return nil, fs.ErrInvalid
+	}
+	u := &memUpload{fs: m, name: name}
+	u.buf.Write(f.data)
+	return u, nil
+}
+
+func (m *MemFS) PartialSize(context.Context, string) (int64, bool, error) { return 0, false, nil }
+
+// Hash digests bytes [start, end) of name.
+func (m *MemFS) Hash(_ context.Context, name, algo string, start, end int64) (string, error) {
+	m.mu.Lock()
+	f, ok := m.files[name]
+	m.mu.Unlock()
+	if !ok {
+		return "", fs.ErrNotExist
+	}
+	if end < 0 || end > int64(len(f.data)) {
+		end = int64(len(f.data))
+	}
+	if start > end {
+		return "", fs.ErrInvalid
+	}
+	var h hash.Hash
+	switch algo {
+	case ftp.HashSHA256:
+		h = sha256.New()
+	case ftp.HashSHA1:
+		h = sha1.New()
+	case ftp.HashMD5:
+		h = md5.New()
+	case ftp.HashCRC32:
+		h = crc32.NewIEEE()
+	default:
+		return "", ftp.ErrNotSupported
+	}
+	h.Write(f.data[start:end])
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+func (m *MemFS) SetModTime(_ context.Context, name string, t time.Time) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	f, ok := m.files[name]
+	if !ok {
+		return fs.ErrNotExist
+	}
+	f.mod = t
+	m.files[name] = f
 	return nil
 }
