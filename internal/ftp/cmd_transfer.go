@@ -193,10 +193,16 @@ func (s *session) store(verb, name, opening string, open func() (Upload, error))
 			return err
 		}
 		// The data connection ended cleanly. If the control connection is
-		// gone too, the client vanished: a FIN on the data connection does
-		// not prove the file is complete, so keep the old object.
+		// gone too, the client vanished (a killed client closes both): a
+		// FIN on the data connection does not prove the file is complete,
+		// so keep the old object. The peek sees a FIN the command loop
+		// has not read yet.
 		if err := s.ctx.Err(); err != nil {
 			return err
+		}
+		if peerClosed(s.conn) {
+			s.log.Info("client vanished: control connection closed with the data connection; upload discarded", "path", name)
+			return errDataLost
 		}
 		if err := up.Commit(ctx); err != nil {
 			return err
