@@ -30,6 +30,9 @@ func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) err
 		e := cfg.Store.Embedded
 		store, err := embeds3.Start(ctx, embeds3.Options{
 			Dir: e.Dir, Listen: e.Listen, AccessKey: e.AccessKey, SecretKey: e.SecretKey, Logger: log,
+			// Multipart uploads of a killed run are partials: s3fs's
+			// janitor makes them resumable or expires them.
+			KeepUploads: cfg.Uploads.ResumeWindow > 0,
 		})
 		if err != nil {
 			return fmt.Errorf("embedded store: %w", err)
@@ -50,15 +53,26 @@ func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) err
 	files, err := s3fs.New(client, s3fs.Options{
 		Bucket: bucket, Prefix: prefix, PartSize: int64(cfg.Store.S3.PartSize),
 		Concurrency: cfg.Store.S3.Concurrency, BufferBudget: int64(cfg.Store.S3.BufferBudget), Logger: log,
+		Object:       s3fs.ObjectOptions(cfg.Store.S3.Object),
+		ResumeWindow: cfg.Uploads.ResumeWindow, NonAtomic: !cfg.Uploads.Atomic,
 	})
 	if err != nil {
 		return err
 	}
+	// The janitor (partial uploads) stops before the embedded store does.
+	maintainCtx, stopMaintain := context.WithCancel(ctx)
+	maintained := make(chan struct{})
+	go func() { defer close(maintained); files.Maintain(maintainCtx) }()
+	defer func() { stopMaintain(); <-maintained }()
 	users := make([]auth.User, len(cfg.Users))
 	for i, u := range cfg.Users {
-		users[i] = auth.User(u)
+		users[i] = auth.User{Name: u.Name, Password: u.Password, PasswordHash: u.PasswordHash, Home: u.Home,
+			ReadOnly: u.ReadOnly, TLS: u.TLS, Storage: s3fs.ObjectOptions(u.Object)}
 	}
-	authn, err := auth.New(users, files.FS)
+	authn, err := auth.New(users, func(s auth.Session) ftp.FS {
+		obj, _ := s.Storage.(s3fs.ObjectOptions)
+		return files.UserFS(s3fs.User{Home: s.Home, Name: s.User, Client: s.Client, Object: obj})
+	})
 	if err != nil {
 		return err
 	}

@@ -9,6 +9,7 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
+	"net/netip"
 	"path"
 	"strings"
 
@@ -19,7 +20,7 @@ import (
 
 // User is one login: exactly one of Password and PasswordHash (bcrypt) is
 // set. Home is the absolute slash path the user's FS is rooted at ("" is
-// "/"). The fields match config.User, so auth.User(u) converts one.
+// "/").
 type User struct {
 	Name         string
 	Password     string
@@ -27,6 +28,18 @@ type User struct {
 	Home         string
 	ReadOnly     bool
 	TLS          string // "required": this user must use TLS
+	// Storage is handed to the FS factory as it is (the user's storage
+	// options, e.g. s3fs.ObjectOptions); auth does not look at it.
+	Storage any
+}
+
+// Session is what the FS factory gets at each successful login.
+type Session struct {
+	User string // login name
+	Home string // clean absolute home ("/" when unset)
+	// Client is the real client address (PROXY-derived behind a LB).
+	Client  netip.Addr
+	Storage any // User.Storage
 }
 
 var _ ftp.Authenticator = (*Users)(nil)
@@ -35,7 +48,7 @@ var _ ftp.Authenticator = (*Users)(nil)
 // concurrent use.
 type Users struct {
 	byName map[string]*user
-	fsFor  func(home string) ftp.FS
+	fsFor  func(Session) ftp.FS
 	// dummy is a bcrypt hash of a random password, compared against on
 	// every login that does not compare against a user's own hash (unknown
 	// user, plain password), so that each login costs one bcrypt and its
@@ -48,15 +61,17 @@ type user struct {
 	home     string
 	readOnly bool
 	tls      bool
+	storage  any
 	// Exactly one of these is set.
 	plainSum [sha256.Size]byte // SHA-256 of the plain password
 	hash     []byte            // bcrypt
 }
 
 // New returns an Authenticator for users. fsFor is called at each
-// successful login with the user's home and returns the FS rooted there.
-// Errors name the user and the problem, never a password.
-func New(users []User, fsFor func(home string) ftp.FS) (*Users, error) {
+// successful login with the user's session (home, name, client address,
+// storage options) and returns the FS rooted at the home. Errors name the
+// user and the problem, never a password.
+func New(users []User, fsFor func(Session) ftp.FS) (*Users, error) {
 	if fsFor == nil {
 		return nil, errors.New("auth: fsFor is nil")
 	}
@@ -82,7 +97,8 @@ func New(users []User, fsFor func(home string) ftp.FS) (*Users, error) {
 			bad("home %q is not an absolute path", cu.Home)
 			continue
 		}
-		e := &user{name: cu.Name, home: path.Clean(home), readOnly: cu.ReadOnly, tls: cu.TLS == "required"}
+		e := &user{name: cu.Name, home: path.Clean(home), readOnly: cu.ReadOnly, tls: cu.TLS == "required",
+			storage: cu.Storage}
 		switch {
 		case (cu.Password == "") == (cu.PasswordHash == ""):
 			bad("set exactly one of password and password hash")
@@ -138,7 +154,7 @@ func (u *Users) Login(ctx context.Context, req ftp.LoginRequest) (*ftp.Account, 
 	if !ok {
 		return nil, ftp.ErrBadLogin
 	}
-	fsys := u.fsFor(e.home)
+	fsys := u.fsFor(Session{User: e.name, Home: e.home, Client: req.Client, Storage: e.storage})
 	if fsys == nil {
 		return nil, fmt.Errorf("auth: no storage for user %q", e.name)
 	}

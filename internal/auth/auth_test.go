@@ -10,7 +10,6 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
-	"github.com/s3ftpd/s3ftpd/internal/config"
 	"github.com/s3ftpd/s3ftpd/internal/ftp"
 )
 
@@ -21,17 +20,19 @@ type fakeFS struct {
 	home string
 }
 
-// recorder is an fsFor that records every home it was asked for.
+// recorder is an fsFor that records every session it was asked for.
 type recorder struct {
-	mu    sync.Mutex
-	homes []string
+	mu       sync.Mutex
+	homes    []string
+	sessions []Session
 }
 
-func (r *recorder) fsFor(home string) ftp.FS {
+func (r *recorder) fsFor(s Session) ftp.FS {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.homes = append(r.homes, home)
-	return &fakeFS{home: home}
+	r.homes = append(r.homes, s.Home)
+	r.sessions = append(r.sessions, s)
+	return &fakeFS{home: s.Home}
 }
 
 func mustHash(t *testing.T, pw string) string {
@@ -182,7 +183,7 @@ func TestDummyCost(t *testing.T) {
 }
 
 func TestLoginErrors(t *testing.T) {
-	u, err := New([]User{{Name: "a", PasswordHash: mustHash(t, "pw")}}, func(string) ftp.FS { return nil })
+	u, err := New([]User{{Name: "a", PasswordHash: mustHash(t, "pw")}}, func(Session) ftp.FS { return nil })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -227,10 +228,21 @@ func TestConcurrentLogins(t *testing.T) {
 	}
 }
 
-// config.User converts to User field for field; cmd relies on it.
-func TestConfigUserConverts(t *testing.T) {
-	c := config.User{Name: "n", Password: "p", Home: "/h", ReadOnly: true}
-	if got := User(c); got != (User{Name: "n", Password: "p", Home: "/h", ReadOnly: true}) {
-		t.Errorf("User(config.User) = %+v", got)
+// The FS factory gets the user's name, home, real client address and
+// storage options (per-user object properties).
+func TestSessionForFS(t *testing.T) {
+	type opts struct{ class string }
+	rec := &recorder{}
+	u, err := New([]User{{Name: "a", Password: "pw", Home: "/h/", Storage: opts{"STANDARD_IA"}}}, rec.fsFor)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := netip.MustParseAddr("192.0.2.7")
+	if _, err := u.Login(context.Background(), ftp.LoginRequest{User: "a", Password: "pw", Client: client}); err != nil {
+		t.Fatal(err)
+	}
+	want := Session{User: "a", Home: "/h", Client: client, Storage: opts{"STANDARD_IA"}}
+	if len(rec.sessions) != 1 || rec.sessions[0] != want {
+		t.Fatalf("sessions = %+v, want [%+v]", rec.sessions, want)
 	}
 }

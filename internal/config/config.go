@@ -21,6 +21,8 @@ type Config struct {
 	Active   Active   `yaml:"active"`
 	Timeouts Timeouts `yaml:"timeouts"`
 	Store    Store    `yaml:"store"`
+	// Uploads: what an interrupted upload leaves (storage.go).
+	Uploads Uploads `yaml:"uploads"`
 	// Users who may log in. When a file has no users key at all and the
 	// store is embedded, the single demo/demo user of Default() stays.
 	Users []User `yaml:"users"`
@@ -120,6 +122,9 @@ type S3 struct {
 	// BufferBudget bounds the memory of all uploads of the process
 	// together; at least two parts.
 	BufferBudget Size `yaml:"buffer_budget"`
+	// Object properties of every stored object (storage.go); they apply
+	// to the embedded store too.
+	Object ObjectProps `yaml:"object"`
 }
 
 // User is one login. Exactly one of Password and PasswordHash (bcrypt) is
@@ -133,6 +138,8 @@ type User struct {
 	// TLS "required" makes this user's control and data connections use
 	// TLS whatever the server-wide policy; "" or "optional" follows it.
 	TLS string `yaml:"tls"`
+	// Object overrides store.s3.object for this user's uploads.
+	Object ObjectProps `yaml:"object"`
 }
 
 // Log configures the process logger.
@@ -167,8 +174,9 @@ func Default() Config {
 				BufferBudget: 256 * MiB,
 			},
 		},
-		Users: []User{{Name: "demo", Password: "demo", Home: "/"}},
-		Log:   Log{Level: "info", Format: "text"},
+		Uploads: Uploads{Atomic: true, ResumeWindow: 24 * time.Hour},
+		Users:   []User{{Name: "demo", Password: "demo", Home: "/"}},
+		Log:     Log{Level: "info", Format: "text"},
 		Limits: Limits{
 			MaxSessions:        10000,
 			MaxSessionsPerIP:   100,

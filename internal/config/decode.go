@@ -106,6 +106,8 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 		d.mapping(n, v, path)
 	case v.Kind() == reflect.Slice:
 		d.sequence(n, v, path)
+	case v.Kind() == reflect.Map:
+		d.dict(n, v, path)
 	default:
 		d.scalar(n, v, path)
 	}
@@ -197,6 +199,34 @@ func (d *decoder) sequence(n *yaml.Node, v reflect.Value, path string) {
 		d.decode(item, s.Index(i), fmt.Sprintf("%s[%d]", path, i))
 	}
 	v.Set(s)
+}
+
+// dict decodes a mapping with free-form string keys (tags, metadata); it
+// replaces the map's default value.
+func (d *decoder) dict(n *yaml.Node, v reflect.Value, path string) {
+	if n.Kind != yaml.MappingNode {
+		d.errorf(n, path, "want a mapping of keys, got %s", kindName(n))
+		return
+	}
+	m := reflect.MakeMapWithSize(v.Type(), len(n.Content)/2)
+	seen := map[string]int{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, val := n.Content[i], n.Content[i+1]
+		if k.Kind != yaml.ScalarNode {
+			d.errorf(k, path, "a key must be a plain name, got %s", kindName(k))
+			continue
+		}
+		p := path + "." + k.Value
+		if first, dup := seen[k.Value]; dup {
+			d.errorf(k, p, "duplicate key (first at line %d)", first)
+			continue
+		}
+		seen[k.Value] = k.Line
+		elem := reflect.New(v.Type().Elem()).Elem()
+		d.decode(val, elem, p)
+		m.SetMapIndex(reflect.ValueOf(k.Value).Convert(v.Type().Key()), elem)
+	}
+	v.Set(m)
 }
 
 func kindName(n *yaml.Node) string {

@@ -39,6 +39,7 @@ func (c *Config) Validate() error {
 	v.passive(c)
 	v.timeouts(c.Timeouts)
 	v.store(c.Store)
+	v.storage(c)
 	v.users(c)
 	v.log(c.Log)
 	v.lb(c)

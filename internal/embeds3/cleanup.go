@@ -23,10 +23,11 @@ import (
 //     claimed by CompleteMultipartUpload that never finished. versitygw
 //     renames it back on failure, but not after a crash; until renamed it is
 //     invisible to ListMultipartUploads and cannot be aborted.
-//   - multipart uploads themselves. s3ftpd aborts every upload it does not
-//     complete, so an upload older than this process is from a transfer that
-//     died with the previous one; abortStaleUploads removes those through
-//     the S3 API once the gateway runs.
+//   - multipart uploads themselves. An upload older than this process is
+//     from a transfer that died with the previous one; abortStaleUploads
+//     removes those through the S3 API once the gateway runs — unless
+//     Options.KeepUploads: s3fs keeps them as resumable partial uploads
+//     and expires them after its resume window.
 const (
 	tmpDirName     = ".sgwtmp"
 	multipartDir   = "multipart"

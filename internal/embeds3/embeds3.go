@@ -82,6 +82,10 @@ type Options struct {
 	Bucket string
 	// Logger receives start/stop and clean-up messages (default slog.Default()).
 	Logger *slog.Logger
+	// KeepUploads leaves the multipart uploads of earlier runs alone
+	// instead of aborting them at start: s3fs keeps them as resumable
+	// partial uploads and expires them itself.
+	KeepUploads bool
 
 	// forceSideCar stores metadata in Dir/meta even when xattrs work
 	// (tests exercise the sidecar layout on filesystems that have xattrs).
@@ -90,11 +94,12 @@ type Options struct {
 
 // Store is a running embedded gateway.
 type Store struct {
-	endpoint  string
-	bucket    string
-	accessKey string
-	secretKey string
-	log       *slog.Logger
+	endpoint    string
+	bucket      string
+	keepUploads bool
+	accessKey   string
+	secretKey   string
+	log         *slog.Logger
 
 	cancel context.CancelFunc
 	done   chan struct{} // closed when RunVersityGW has returned
@@ -211,13 +216,14 @@ func launch(ctx context.Context, lay layout, opts Options, listen string, log *s
 
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s := &Store{
-		endpoint:  "http://" + endpointHost(listen),
-		bucket:    opts.Bucket,
-		accessKey: opts.AccessKey,
-		secretKey: opts.SecretKey,
-		log:       log,
-		cancel:    cancel,
-		done:      make(chan struct{}),
+		endpoint:    "http://" + endpointHost(listen),
+		bucket:      opts.Bucket,
+		keepUploads: opts.KeepUploads,
+		accessKey:   opts.AccessKey,
+		secretKey:   opts.SecretKey,
+		log:         log,
+		cancel:      cancel,
+		done:        make(chan struct{}),
 	}
 	go func() {
 		defer close(s.done)

@@ -262,3 +262,28 @@ func captureStdout(t *testing.T) func() string {
 		return <-done
 	}
 }
+
+// With KeepUploads the multipart uploads of the previous run survive the
+// restart (s3fs resumes or expires them).
+func TestRestartKeepUploads(t *testing.T) {
+	dir := t.TempDir()
+	opts := Options{Dir: dir, AccessKey: "AKTEST", SecretKey: "secret-test", Bucket: "data", KeepUploads: true, Logger: quietLogger()}
+	s, err := Start(testCtx(t), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, tr := s.client()
+	mp, err := c.CreateMultipartUpload(testCtx(t), &s3.CreateMultipartUploadInput{Bucket: aws.String("data"), Key: aws.String("pending")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr.CloseIdleConnections()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = startStore(t, opts)
+	ups, err := client(t, s).ListMultipartUploads(testCtx(t), &s3.ListMultipartUploadsInput{Bucket: aws.String("data")})
+	if err != nil || len(ups.Uploads) != 1 || aws.ToString(ups.Uploads[0].UploadId) != aws.ToString(mp.UploadId) {
+		t.Fatalf("uploads after restart: %v %v, want the one of the previous run", ups, err)
+	}
+}

@@ -58,7 +58,8 @@ func (s *Store) client() (*s3.Client, *http.Transport) {
 }
 
 // ready waits until the gateway answers S3 requests, makes sure the bucket
-// exists and removes multipart uploads a previous run left behind.
+// exists and removes multipart uploads a previous run left behind (unless
+// KeepUploads).
 func (s *Store) ready(ctx context.Context) error {
 	c, tr := s.client()
 	defer tr.CloseIdleConnections()
@@ -76,7 +77,9 @@ func (s *Store) ready(ctx context.Context) error {
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
-	abortStaleUploadsAll(ctx, c, cutoff, s.log)
+	if !s.keepUploads {
+		abortStaleUploadsAll(ctx, c, cutoff, s.log)
+	}
 	return nil
 }
 

@@ -1,16 +1,15 @@
 package s3fs
 
 import (
-	"cmp"
 	"context"
 	"fmt"
-	"slices"
+	"maps"
 	"strings"
-	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"golang.org/x/sync/errgroup"
 )
 
 // defaultCopyPartMin is the smallest part of a multipart copy. Parts are
@@ -18,106 +17,185 @@ import (
 // the object (5 TiB / 10 000 ≈ 525 MiB).
 const defaultCopyPartMin = 512 << 20
 
-// copyObject copies src to dst inside the bucket, keeping Content-Type and
-// user metadata. CopyObject handles up to 5 GiB; larger objects are copied
-// part by part with UploadPartCopy.
-func (s *Store) copyObject(ctx context.Context, src, dst string, size int64) error {
-	if size <= s.copyThreshold {
-		_, err := s.client.CopyObject(ctx, &s3.CopyObjectInput{
-			Bucket:     aws.String(s.bucket),
-			Key:        aws.String(dst),
-			CopySource: aws.String(copySource(s.bucket, src)),
-		})
-		return err
+// copySpec is what a server-side copy writes besides the bytes. S3 carries
+// Content-Type, the other content headers, user metadata and tags over by
+// itself (MetadataDirective COPY), but not the storage class, the
+// encryption or the ACL, which every copy must state again.
+type copySpec struct {
+	// replace writes the headers below instead of the source's
+	// (MetadataDirective REPLACE).
+	replace                                       bool
+	contentType, cacheControl, contentDisposition string
+	contentEncoding, contentLanguage              string
+	metadata                                      map[string]string
+	acl                                           types.ObjectCannedACL
+	sse                                           types.ServerSideEncryption
+	kmsKeyID                                      string
+	storageClass                                  types.StorageClass
+	tagging                                       string  // for multipart copies only (CopyObject keeps the tags)
+	srcAlgo                                       crcAlgo // the source's stored CRC, if known
+	ifMatch                                       string  // the source must still have this ETag
+}
+
+// specFromHead copies the source's headers (REPLACE), taking Content-Type
+// from contentType when it is not "" (a rename to another extension). The
+// storage class and encryption stay the object's own; the ACL and tags are
+// the user's (S3 cannot return a canned ACL).
+func specFromHead(h *s3.HeadObjectOutput, p *objectProps, contentType string) copySpec {
+	c := copySpec{
+		replace:            true,
+		contentType:        aws.ToString(h.ContentType),
+		cacheControl:       aws.ToString(h.CacheControl),
+		contentDisposition: aws.ToString(h.ContentDisposition),
+		contentEncoding:    aws.ToString(h.ContentEncoding),
+		contentLanguage:    aws.ToString(h.ContentLanguage),
+		metadata:           maps.Clone(h.Metadata),
+		acl:                p.acl,
+		sse:                h.ServerSideEncryption,
+		kmsKeyID:           aws.ToString(h.SSEKMSKeyId),
+		storageClass:       h.StorageClass,
+		tagging:            p.tagging,
+		ifMatch:            aws.ToString(h.ETag),
 	}
-	return s.copyMultipart(ctx, src, dst, size)
+	if contentType != "" {
+		c.contentType = contentType
+	}
+	if c.metadata == nil {
+		c.metadata = map[string]string{}
+	}
+	if c.sse == "" {
+		c.sse, c.kmsKeyID = p.sse, p.kmsKeyID
+	}
+	if h.ChecksumCRC32 != nil {
+		c.srcAlgo = algoCRC32()
+	} else if h.ChecksumCRC32C != nil {
+		c.srcAlgo = algoCRC32C()
+	}
+	return c
+}
+
+// specForTree is the copy of a key found by a listing: its headers, tags
+// and metadata carried over, its storage class kept, encryption and ACL
+// the user's.
+func specForTree(o types.Object, p *objectProps) copySpec {
+	c := copySpec{acl: p.acl, sse: p.sse, kmsKeyID: p.kmsKeyID, tagging: p.tagging, ifMatch: aws.ToString(o.ETag)}
+	if o.StorageClass != "" && o.StorageClass != types.ObjectStorageClassStandard {
+		c.storageClass = types.StorageClass(o.StorageClass)
+	}
+	return c
+}
+
+// copyObject copies src to dst inside the bucket (dst may be src: a copy in
+// place to change metadata). CopyObject handles up to 5 GiB; larger
+// objects are copied part by part with UploadPartCopy. The copy gets a
+// fresh full-object CRC32.
+func (s *Store) copyObject(ctx context.Context, src, dst string, size int64, c copySpec) error {
+	if size > s.copyThreshold {
+		return s.copyMultipart(ctx, src, dst, size, c)
+	}
+	in := &s3.CopyObjectInput{
+		Bucket:            aws.String(s.bucket),
+		Key:               aws.String(dst),
+		CopySource:        aws.String(copySource(s.bucket, src)),
+		CopySourceIfMatch: optString(c.ifMatch),
+		ACL:               c.acl,
+		StorageClass:      c.storageClass,
+		ChecksumAlgorithm: types.ChecksumAlgorithmCrc32,
+	}
+	in.ServerSideEncryption, in.SSEKMSKeyId = c.sse, optString(c.kmsKeyID)
+	if c.replace {
+		in.MetadataDirective = types.MetadataDirectiveReplace
+		in.ContentType = optString(c.contentType)
+		in.CacheControl = optString(c.cacheControl)
+		in.ContentDisposition = optString(c.contentDisposition)
+		in.ContentEncoding = optString(c.contentEncoding)
+		in.ContentLanguage = optString(c.contentLanguage)
+		in.Metadata = c.metadata
+	}
+	_, err := s.client.CopyObject(ctx, in)
+	return err
 }
 
 // copyMultipart copies a large object with up to Concurrency UploadPartCopy
-// requests at once, aborting the multipart upload on any failure.
-func (s *Store) copyMultipart(ctx context.Context, src, dst string, size int64) error {
-	head, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(src)})
+// requests at once, aborting the multipart upload on any failure. Parts
+// use a CRC the source does not carry (see appendUpload), and the upload is
+// FULL_OBJECT, so the copy ends with a full-object checksum.
+func (s *Store) copyMultipart(ctx context.Context, src, dst string, size int64, c copySpec) error {
+	if !c.replace {
+		head, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{
+			Bucket: aws.String(s.bucket), Key: aws.String(src), ChecksumMode: types.ChecksumModeEnabled,
+		})
+		if err != nil {
+			return err
+		}
+		h := specFromHead(head, &objectProps{acl: c.acl, sse: c.sse, kmsKeyID: c.kmsKeyID, tagging: c.tagging}, "")
+		h.storageClass = c.storageClass
+		c = h
+	}
+	algo := algoCRC32()
+	if c.srcAlgo.name == types.ChecksumAlgorithmCrc32 {
+		algo = algoCRC32C()
+	}
+	in := &s3.CreateMultipartUploadInput{
+		Bucket: aws.String(s.bucket), Key: aws.String(dst),
+		ContentType: optString(c.contentType), CacheControl: optString(c.cacheControl),
+		ContentDisposition: optString(c.contentDisposition), ContentEncoding: optString(c.contentEncoding),
+		ContentLanguage: optString(c.contentLanguage), Metadata: c.metadata,
+		ACL: c.acl, ServerSideEncryption: c.sse, SSEKMSKeyId: optString(c.kmsKeyID),
+		StorageClass: c.storageClass, Tagging: optString(c.tagging),
+		ChecksumAlgorithm: algo.name, ChecksumType: types.ChecksumTypeFullObject,
+	}
+	created, err := s.client.CreateMultipartUpload(ctx, in)
 	if err != nil {
 		return err
 	}
-	created, err := s.client.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{
-		Bucket:      aws.String(s.bucket),
-		Key:         aws.String(dst),
-		ContentType: head.ContentType,
-		Metadata:    head.Metadata,
-	})
-	if err != nil {
-		return err
-	}
-	id := created.UploadId
+	mp := newMultipart(aws.ToString(created.UploadId), algo, true, s.concurrency)
+	s.live.addID(mp.id)
+	defer s.live.removeID(mp.id)
 
 	partSize := max(s.copyPartMin, (size+MaxParts-1)/MaxParts)
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var (
-		mu       sync.Mutex
-		parts    []types.CompletedPart
-		firstErr error
-		wg       sync.WaitGroup
-		slots    = make(chan struct{}, s.concurrency)
-	)
-	for num, off := int32(1), int64(0); off < size; num, off = num+1, off+partSize {
-		last := min(off+partSize, size) - 1
-		select {
-		case slots <- struct{}{}:
-		case <-ctx.Done():
-		}
-		if ctx.Err() != nil {
-			break
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() { <-slots }()
-			out, err := s.client.UploadPartCopy(ctx, &s3.UploadPartCopyInput{
-				Bucket:          aws.String(s.bucket),
-				Key:             aws.String(dst),
-				UploadId:        id,
-				PartNumber:      aws.Int32(num),
-				CopySource:      aws.String(copySource(s.bucket, src)),
-				CopySourceRange: aws.String(fmt.Sprintf("bytes=%d-%d", off, last)),
-			})
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				if firstErr == nil {
-					firstErr = err
-					cancel()
-				}
-				return
-			}
-			parts = append(parts, types.CompletedPart{PartNumber: aws.Int32(num), ETag: out.CopyPartResult.ETag})
-		}()
+	err = s.copyRanges(ctx, dst, mp, 1, src, c.ifMatch, size, max(1, size/partSize))
+	if err == nil {
+		err = s.completeUpload(ctx, dst, mp)
 	}
-	wg.Wait()
-	if firstErr == nil {
-		firstErr = ctx.Err()
-	}
-	if firstErr == nil {
-		slices.SortFunc(parts, func(a, b types.CompletedPart) int {
-			return cmp.Compare(aws.ToInt32(a.PartNumber), aws.ToInt32(b.PartNumber))
-		})
-		_, firstErr = s.client.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{
-			Bucket: aws.String(s.bucket), Key: aws.String(dst), UploadId: id,
-			MultipartUpload: &types.CompletedMultipartUpload{Parts: parts},
-		})
-		if firstErr == nil {
-			return nil
-		}
+	if err == nil {
+		return nil
 	}
 	actx, acancel := context.WithTimeout(context.WithoutCancel(ctx), abortTimeout)
 	defer acancel()
-	if _, err := s.client.AbortMultipartUpload(actx, &s3.AbortMultipartUploadInput{
-		Bucket: aws.String(s.bucket), Key: aws.String(dst), UploadId: id,
-	}); err != nil {
-		s.log.Warn("abort multipart copy", "key", dst, "err", err)
+	if aerr := s.abortMultipart(actx, dst, mp.id); aerr != nil {
+		s.log.Warn("abort multipart copy", "key", dst, "err", aerr)
 	}
-	return firstErr
+	return err
+}
+
+// copyRanges adds src's size bytes to mp as n parts of (almost) equal
+// size, numbered from first, with up to Concurrency copies at once.
+func (s *Store) copyRanges(ctx context.Context, key string, mp *multipart, first int32, src, etag string, size, n int64) error {
+	g, ctx := errgroup.WithContext(ctx)
+	g.SetLimit(s.concurrency)
+	step := (size + n - 1) / n
+	for i := range n {
+		num, off := first+int32(i), i*step
+		end := min(off+step, size)
+		g.Go(func() error {
+			out, err := s.client.UploadPartCopy(ctx, &s3.UploadPartCopyInput{
+				Bucket: aws.String(s.bucket), Key: aws.String(key), UploadId: aws.String(mp.id),
+				PartNumber: aws.Int32(num), CopySource: aws.String(copySource(s.bucket, src)),
+				CopySourceRange:   aws.String(fmt.Sprintf("bytes=%d-%d", off, end-1)),
+				CopySourceIfMatch: optString(etag),
+			})
+			if err != nil {
+				return err
+			}
+			r := out.CopyPartResult
+			mp.done(partDone{
+				num: num, etag: aws.ToString(r.ETag), sum: mp.algo.pick(r.ChecksumCRC32, r.ChecksumCRC32C), size: end - off,
+			}, nil)
+			return nil
+		})
+	}
+	return g.Wait()
 }
 
 // copySource is the x-amz-copy-source value: "bucket/key", percent-encoded

@@ -54,11 +54,17 @@ func classify(err error) error {
 		switch api.ErrorCode() {
 		case "NoSuchKey", "NotFound", "NoSuchUpload":
 			return fs.ErrNotExist
-		case "AccessDenied", "Forbidden", "AllAccessDisabled", "AccountProblem":
+		case "AccessDenied", "Forbidden", "AllAccessDisabled", "AccountProblem",
+			// An archived object (GLACIER, DEEP_ARCHIVE) cannot be read
+			// or copied until it is restored.
+			"InvalidObjectState":
 			return fs.ErrPermission
-		case "EntityTooLarge", "MaxMessageLengthExceeded":
+		case "EntityTooLarge", "MaxMessageLengthExceeded", "QuotaExceeded", "InsufficientStorage":
 			return ftp.ErrTooLarge
-		case "InvalidRange":
+		case "InvalidRange", "KeyTooLongError",
+			// A conditional request (If-Match) found the object changed
+			// since it was looked at: the client's offset is stale.
+			"PreconditionFailed":
 			return fs.ErrInvalid
 		// versitygw's posix backend: keys are file paths, so "a" and
 		// "a/b" cannot both exist.

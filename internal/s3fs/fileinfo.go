@@ -2,7 +2,6 @@ package s3fs
 
 import (
 	"io/fs"
-	"mime"
 	"path"
 	"time"
 )
@@ -32,9 +31,3 @@ func (fi *fileInfo) Mode() fs.FileMode {
 
 // baseName is the entry name of an FS name ("/" for the root).
 func baseName(name string) string { return path.Base(name) }
-
-// contentTypeFor guesses a Content-Type from the file extension; "" lets
-// the store apply its default.
-func contentTypeFor(name string) string {
-	return mime.TypeByExtension(path.Ext(name))
-}

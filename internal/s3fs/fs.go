@@ -24,8 +24,9 @@ const tmpDirName = ".sgwtmp"
 
 // fsys is one user's view of a Store, rooted at the key prefix root.
 type fsys struct {
-	s    *Store
-	root string // key of the home directory; "" for the bucket root
+	s     *Store
+	root  string      // key of the home directory; "" for the bucket root
+	props objectProps // of the objects this user stores
 }
 
 var _ ftp.FS = (*fsys)(nil)
@@ -41,7 +42,11 @@ func (f *fsys) key(op, name string) (string, error) {
 			return "", fmt.Errorf("s3fs: %s %s: reserved name: %w", op, name, fs.ErrPermission)
 		}
 	}
-	return joinKey(f.root, rel), nil
+	key := joinKey(f.root, rel)
+	if key == f.s.partialRoot || strings.HasPrefix(key, f.s.partialRoot+"/") {
+		return "", fmt.Errorf("s3fs: %s %s: reserved name: %w", op, name, fs.ErrPermission)
+	}
+	return key, nil
 }
 
 // dirPrefix is the listing prefix of a directory key.
@@ -89,7 +94,7 @@ func (s *Store) headFile(ctx context.Context, key, name string) (*fileInfo, erro
 	if err != nil {
 		return nil, err
 	}
-	return &fileInfo{name: baseName(name), size: aws.ToInt64(out.ContentLength), mod: aws.ToTime(out.LastModified)}, nil
+	return &fileInfo{name: baseName(name), size: aws.ToInt64(out.ContentLength), mod: modTime(out)}, nil
 }
 
 // statDir returns the directory at key, or nil if nothing is under it. Its
@@ -153,24 +158,12 @@ func (f *fsys) Create(ctx context.Context, name string) (ftp.Upload, error) {
 	if name == "/" {
 		return nil, fmt.Errorf("s3fs: create /: %w", fs.ErrInvalid)
 	}
-	u := newUpload(ctx, f.s, name, key, contentTypeFor(name))
-	go func() {
-		fi, err := f.s.statDir(u.ctx, key, name)
-		switch {
-		case err != nil:
-			// Not fatal: the upload itself reports a real outage.
-			f.s.log.Debug("directory check before upload failed", "key", key, "err", err)
-			err = nil
-		case fi != nil:
-			err = fmt.Errorf("s3fs: create %s: is a directory: %w", name, fs.ErrExist)
-		}
-		u.dirCheck <- err
-	}()
-	return u, nil
+	return f.newUpload(ctx, name, key), nil
 }
 
-// Remove deletes a file. S3 deletes succeed for missing keys, so the file
-// is looked up first.
+// Remove deletes a file and its resumable partial, if any (DELE of a
+// file whose upload broke removes what was received, as on a disk). S3
+// deletes succeed for missing keys, so the file is looked up first.
 func (f *fsys) Remove(ctx context.Context, name string) error {
 	key, err := f.key("remove", name)
 	if err != nil {
@@ -179,9 +172,16 @@ func (f *fsys) Remove(ctx context.Context, name string) error {
 	if name == "/" {
 		return fmt.Errorf("s3fs: remove /: %w", fs.ErrInvalid)
 	}
+	hadPartial, err := f.removePartial(ctx, key)
+	if err != nil {
+		return mapErr("remove", name, err)
+	}
 	if _, err := f.s.headFile(ctx, key, name); err != nil {
 		if !isNotFound(err) {
 			return mapErr("remove", name, err)
+		}
+		if hadPartial {
+			return nil
 		}
 		if fi, derr := f.s.statDir(ctx, key, name); derr == nil && fi != nil {
 			return fmt.Errorf("s3fs: remove %s: is a directory: %w", name, fs.ErrInvalid)
@@ -190,6 +190,19 @@ func (f *fsys) Remove(ctx context.Context, name string) error {
 	}
 	_, err = f.s.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(f.s.bucket), Key: aws.String(key)})
 	return mapErr("remove", name, err)
+}
+
+// removePartial discards key's partial; it reports whether there was one.
+func (f *fsys) removePartial(ctx context.Context, key string) (bool, error) {
+	p, err := f.s.findPartial(ctx, key)
+	if err != nil || p == nil {
+		return false, err
+	}
+	if p.uploadID != "" && f.s.live.hasID(p.uploadID) {
+		return false, errBusy
+	}
+	f.s.discardPartial(ctx, key, p)
+	return true, nil
 }
 
 // Mkdir writes the "name/" marker object. The parent must be a directory

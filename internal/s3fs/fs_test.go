@@ -129,7 +129,7 @@ func TestEmitPageDedup(t *testing.T) {
 	}
 	for _, p := range pages {
 		objs, prefixes := toPage(p)
-		if err := emitPage("p/", objs, prefixes, &seen, yield); err != nil {
+		if err := emitPage("p/", ".s3ftpd-partial", objs, prefixes, &seen, yield); err != nil {
 			t.Fatal(err)
 		}
 	}

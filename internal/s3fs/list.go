@@ -21,7 +21,8 @@ import (
 // allows a file "x" next to a directory "x/": the file wins, as in Stat.
 //
 // A directory with nothing under it and no marker does not exist
-// (fs.ErrNotExist); that includes a path that names a file.
+// (fs.ErrNotExist); that includes a path that names a file. The partial
+// markers' directory (partial.go) is never listed.
 func (f *fsys) List(ctx context.Context, dir string, yield func(fs.FileInfo) error) error {
 	key, err := f.key("list", dir)
 	if err != nil {
@@ -46,7 +47,7 @@ func (f *fsys) List(ctx context.Context, dir string, yield func(fs.FileInfo) err
 		if len(out.Contents) > 0 || len(out.CommonPrefixes) > 0 {
 			found = true
 		}
-		if err := emitPage(prefix, out.Contents, out.CommonPrefixes, &seen, yield); err != nil {
+		if err := emitPage(prefix, f.s.partialRoot, out.Contents, out.CommonPrefixes, &seen, yield); err != nil {
 			return err
 		}
 		if !aws.ToBool(out.IsTruncated) || aws.ToString(out.NextContinuationToken) == "" {
@@ -61,8 +62,8 @@ func (f *fsys) List(ctx context.Context, dir string, yield func(fs.FileInfo) err
 }
 
 // emitPage merges one page's files and prefixes in key order and yields
-// them.
-func emitPage(prefix string, objs []types.Object, prefixes []types.CommonPrefix,
+// them. The directory hidden (the partial markers') is left out.
+func emitPage(prefix, hidden string, objs []types.Object, prefixes []types.CommonPrefix,
 	seen *recentFiles, yield func(fs.FileInfo) error) error {
 	i, j := 0, 0
 	for i < len(objs) || j < len(prefixes) {
@@ -74,7 +75,7 @@ func emitPage(prefix string, objs []types.Object, prefixes []types.CommonPrefix,
 			k = aws.ToString(o.Key)
 			name := strings.TrimPrefix(k, prefix)
 			seen.advance(k)
-			if name == "" || strings.Contains(name, "/") { // own marker (or a foreign answer)
+			if name == "" || strings.Contains(name, "/") || k == hidden { // own marker (or a foreign answer)
 				continue
 			}
 			seen.add(k)
@@ -84,7 +85,7 @@ func emitPage(prefix string, objs []types.Object, prefixes []types.CommonPrefix,
 			j++
 			name := strings.TrimSuffix(strings.TrimPrefix(k, prefix), "/")
 			seen.advance(k)
-			if name == "" || strings.Contains(name, "/") || seen.hasFileFor(k) { // "a//", or file "x" listed
+			if name == "" || strings.Contains(name, "/") || seen.hasFileFor(k) || k == hidden+"/" { // "a//", or file "x" listed
 				continue
 			}
 			fi = &fileInfo{name: name, dir: true}

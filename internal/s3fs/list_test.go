@@ -18,18 +18,23 @@ import (
 func countCalls(s *Store, n *atomic.Int32) *Store {
 	c := *s
 	c.client = s3.New(s.client.Options(), func(o *s3.Options) {
-		o.APIOptions = append(o.APIOptions, func(st *middleware.Stack) error {
-			return st.Initialize.Add(middleware.InitializeMiddlewareFunc("countList",
-				func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (
-					middleware.InitializeOutput, middleware.Metadata, error) {
-					if _, ok := in.Parameters.(*s3.ListObjectsV2Input); ok {
-						n.Add(1)
-					}
-					return next.HandleInitialize(ctx, in)
-				}), middleware.After)
-		})
+		o.APIOptions = append(o.APIOptions, countOp[*s3.ListObjectsV2Input](n))
 	})
 	return &c
+}
+
+// countOp is an SDK option that counts the calls whose input is a T.
+func countOp[T any](n *atomic.Int32) func(*middleware.Stack) error {
+	return func(st *middleware.Stack) error {
+		return st.Initialize.Add(middleware.InitializeMiddlewareFunc("count",
+			func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (
+				middleware.InitializeOutput, middleware.Metadata, error) {
+				if _, ok := in.Parameters.(T); ok {
+					n.Add(1)
+				}
+				return next.HandleInitialize(ctx, in)
+			}), middleware.After)
+	}
 }
 
 // A big directory streams: the first entry is handed over after the first
@@ -44,14 +49,14 @@ func TestListStreamsPages(t *testing.T) {
 	var want []string
 	for i := range files {
 		k := fmt.Sprintf("big/f%04d", i)
-		writeBackendFile(t, e.bucket, k)
+		writeBackendFile(t, e, k)
 		want = append(want, k[len("big/"):])
 	}
 	for i := range dirs {
 		if i%10 == 0 {
 			e.put(fmt.Sprintf("big/d%03d/", i), "")
 		} else {
-			writeBackendFile(t, e.bucket, fmt.Sprintf("big/d%03d/child", i)) // implicit directory
+			writeBackendFile(t, e, fmt.Sprintf("big/d%03d/child", i)) // implicit directory
 		}
 		want = append(want, fmt.Sprintf("d%03d/", i))
 	}
@@ -92,11 +97,11 @@ func TestListStreamsPages(t *testing.T) {
 	}
 }
 
-// writeBackendFile creates key in bucket directly on the embedded store's
-// disk.
-func writeBackendFile(t *testing.T, bucket, key string) {
+// writeBackendFile creates key in e's bucket directly on the posix
+// backend's disk (embedded store or versitygw process).
+func writeBackendFile(t *testing.T, e *env, key string) {
 	t.Helper()
-	p := filepath.Join(bucket, filepath.FromSlash(key))
+	p := filepath.Join(e.srv.root, e.bucket, filepath.FromSlash(key))
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 		t.Fatal(err)
 	}

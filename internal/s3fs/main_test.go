@@ -21,7 +21,8 @@ import (
 
 func TestMain(m *testing.M) { embeds3test.Main(m) }
 
-// env is one test's store on a fresh bucket of the shared embedded S3.
+// env is one test's store on a fresh bucket of the shared embedded S3, or
+// of the versitygw process when the test runs under TestVersityGWProcess.
 type env struct {
 	t      *testing.T
 	ctx    context.Context
@@ -29,6 +30,7 @@ type env struct {
 	fs     ftp.FS
 	client *s3.Client // raw client for setup and assertions
 	bucket string
+	srv    *server
 }
 
 // newEnv builds a Store with NewClient (the production client) on a new
@@ -36,12 +38,12 @@ type env struct {
 // upload budget was returned.
 func newEnv(t *testing.T, opts Options) *env {
 	t.Helper()
-	raw, bucket := embeds3test.NewBucket(t)
+	srv := serverFor(t)
+	raw, bucket := srv.newBucket(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	t.Cleanup(cancel)
-	st := embeds3test.Store()
 	client, err := NewClient(ctx, ClientOptions{
-		Endpoint: st.Endpoint(), PathStyle: true, AccessKey: st.AccessKey(), SecretKey: st.SecretKey(),
+		Endpoint: srv.endpoint, PathStyle: true, AccessKey: srv.access, SecretKey: srv.secret,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -60,7 +62,22 @@ func newEnv(t *testing.T, opts Options) *env {
 			t.Errorf("budget still holds %d bytes after the test", n)
 		}
 	})
-	return &env{t: t, ctx: ctx, store: s, fs: s.FS("/"), client: raw, bucket: bucket}
+	return &env{t: t, ctx: ctx, store: s, fs: s.FS("/"), client: raw, bucket: bucket, srv: srv}
+}
+
+// reopen is a second Store on e's bucket, as after a restart of the
+// process: nothing of e.store's memory carries over.
+func (e *env) reopen(opts Options) *Store {
+	e.t.Helper()
+	opts.Bucket = e.bucket
+	if opts.Logger == nil {
+		opts.Logger = e.store.log
+	}
+	s, err := New(e.store.client, opts)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return s
 }
 
 // put stores an object directly (bypassing s3fs).

@@ -13,15 +13,29 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 )
 
+// partDone is a stored part of a multipart upload.
+type partDone struct {
+	num  int32
+	etag string
+	sum  string // base64 CRC of the part (the upload's algorithm); "" if unknown
+	size int64
+}
+
 // multipart is the S3 side of an upload that outgrew its first part.
 type multipart struct {
 	id    string
+	algo  crcAlgo
+	full  bool          // checksum type FULL_OBJECT (else COMPOSITE, older uploads)
 	slots chan struct{} // one token per part being sent (Concurrency)
 	wg    sync.WaitGroup
 
 	mu    sync.Mutex
-	parts []types.CompletedPart
+	parts []partDone
 	err   error // first failed part
+}
+
+func newMultipart(id string, algo crcAlgo, full bool, concurrency int) *multipart {
+	return &multipart{id: id, algo: algo, full: full, slots: make(chan struct{}, concurrency)}
 }
 
 func (m *multipart) failed() error {
@@ -30,7 +44,7 @@ func (m *multipart) failed() error {
 	return m.err
 }
 
-func (m *multipart) done(p types.CompletedPart, err error) {
+func (m *multipart) done(p partDone, err error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if err != nil {
@@ -40,6 +54,30 @@ func (m *multipart) done(p types.CompletedPart, err error) {
 		return
 	}
 	m.parts = append(m.parts, p)
+}
+
+// sorted returns the stored parts in part-number order.
+func (m *multipart) sorted() []partDone {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	parts := slices.Clone(m.parts)
+	slices.SortFunc(parts, func(a, b partDone) int { return cmp.Compare(a.num, b.num) })
+	return parts
+}
+
+// resumablePrefix returns parts 1..j, the longest run of stored parts that
+// can start an object: consecutive numbers from 1, each at least
+// MinPartSize (S3 refuses a smaller part anywhere but last). parts must be
+// sorted.
+func resumablePrefix(parts []partDone) ([]partDone, int64) {
+	var size int64
+	for i, p := range parts {
+		if p.num != int32(i+1) || p.size < MinPartSize {
+			return parts[:i], size
+		}
+		size += p.size
+	}
+	return parts, size
 }
 
 // wait waits for the parts being sent and returns the first failure, or
@@ -66,39 +104,46 @@ func (m *multipart) waitSends(cancel context.CancelFunc) {
 		m.wg.Wait()
 		close(done)
 	}()
+	t := time.NewTimer(sendGrace)
+	defer t.Stop()
 	select {
 	case <-done:
-	case <-time.After(sendGrace):
+	case <-t.C:
 		cancel()
 		<-done
 	}
 }
 
-// start creates the multipart upload. Parts carry CRC32 checksums, which S3
-// only accepts (and stores) when the upload declares the algorithm. It runs
-// on sendCtx so that an ABOR cannot cut it off after S3 created the upload
-// but before we learnt its id (an upload nobody would abort).
+// start creates the multipart upload with the object's properties. Parts
+// carry checksums, which S3 only accepts (and stores) when the upload
+// declares the algorithm; FULL_OBJECT makes the stored checksum one of the
+// whole object (S3 combines the parts' CRCs), which HASH can answer from
+// and which a server-side copy of the object can reuse. It runs on sendCtx
+// so that an ABOR cannot cut it off after S3 created the upload but before
+// we learnt its id (an upload nobody would abort).
 func (u *upload) start() error {
 	in := &s3.CreateMultipartUploadInput{
 		Bucket:            aws.String(u.s.bucket),
 		Key:               aws.String(u.key),
-		ChecksumAlgorithm: types.ChecksumAlgorithmCrc32,
+		ChecksumAlgorithm: u.algo.name,
+		ChecksumType:      types.ChecksumTypeFullObject,
 	}
-	if u.contentType != "" {
-		in.ContentType = aws.String(u.contentType)
-	}
+	u.props.applyCreate(in, u.contentType, nil)
 	out, err := u.s.client.CreateMultipartUpload(u.sendCtx, in)
 	if err != nil {
 		return err
 	}
-	u.mp = &multipart{id: aws.ToString(out.UploadId), slots: make(chan struct{}, u.s.concurrency)}
+	u.mp = newMultipart(aws.ToString(out.UploadId), u.algo, true, u.s.concurrency)
+	u.ownMP = true
+	u.sha = nil // the object will not be one PutObject
+	u.s.live.addID(u.mp.id)
 	return nil
 }
 
 // sendCurrent hands the current (full or last) part to a sender goroutine,
-// waiting first for one of the upload's send slots. Waiting for a slot
-// needs no budget: slots free up when requests end.
-func (u *upload) sendCurrent() error {
+// waiting first (within ctx) for one of the upload's send slots. Waiting for
+// a slot needs no budget: slots free up when requests end.
+func (u *upload) sendCurrent(ctx context.Context) error {
 	if u.mp == nil {
 		if err := u.start(); err != nil {
 			return err
@@ -106,8 +151,8 @@ func (u *upload) sendCurrent() error {
 	}
 	select {
 	case u.mp.slots <- struct{}{}:
-	case <-u.ctx.Done():
-		return u.ctx.Err()
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 	if err := u.mp.failed(); err != nil {
 		<-u.mp.slots
@@ -116,26 +161,29 @@ func (u *upload) sendCurrent() error {
 	u.sent++
 	num := u.sent
 	part, reserved, sum := u.takeCurrent()
-	u.mp.wg.Add(1)
+	in := &s3.UploadPartInput{
+		Bucket:        aws.String(u.s.bucket),
+		Key:           aws.String(u.key),
+		UploadId:      aws.String(u.mp.id),
+		PartNumber:    aws.Int32(num),
+		Body:          part.reader(),
+		ContentLength: aws.Int64(part.size),
+	}
+	u.algo.set(&in.ChecksumCRC32, &in.ChecksumCRC32C, sum)
+	mp := u.mp
+	mp.wg.Add(1)
 	go func() {
-		defer u.mp.wg.Done()
-		out, err := u.s.client.UploadPart(u.sendCtx, &s3.UploadPartInput{
-			Bucket:        aws.String(u.s.bucket),
-			Key:           aws.String(u.key),
-			UploadId:      aws.String(u.mp.id),
-			PartNumber:    aws.Int32(num),
-			Body:          part.reader(),
-			ContentLength: aws.Int64(part.size),
-			ChecksumCRC32: aws.String(sum),
-		}, unsignedPayload)
+		defer mp.wg.Done()
+		out, err := u.s.client.UploadPart(u.sendCtx, in, unsignedPayload)
+		size := part.size
 		part.free(u.s.blocks)
 		u.s.budget.release(reserved)
-		<-u.mp.slots
+		<-mp.slots
 		if err != nil {
-			u.mp.done(types.CompletedPart{}, err)
+			mp.done(partDone{}, err)
 			return
 		}
-		u.mp.done(types.CompletedPart{PartNumber: aws.Int32(num), ETag: out.ETag, ChecksumCRC32: aws.String(sum)}, nil)
+		mp.done(partDone{num: num, etag: aws.ToString(out.ETag), sum: sum, size: size}, nil)
 	}()
 	return nil
 }
@@ -144,23 +192,49 @@ func (u *upload) sendCurrent() error {
 // the upload.
 func (u *upload) completeMultipart(ctx context.Context) error {
 	if u.cur.size > 0 {
-		if err := u.sendCurrent(); err != nil {
+		if err := u.sendCurrent(ctx); err != nil {
 			return err
 		}
 	}
 	if err := u.mp.wait(ctx); err != nil {
 		return err
 	}
-	parts := u.mp.parts
-	slices.SortFunc(parts, func(a, b types.CompletedPart) int {
-		return cmp.Compare(aws.ToInt32(a.PartNumber), aws.ToInt32(b.PartNumber))
-	})
-	_, err := u.s.client.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{
-		Bucket:          aws.String(u.s.bucket),
-		Key:             aws.String(u.key),
-		UploadId:        aws.String(u.mp.id),
-		MultipartUpload: &types.CompletedMultipartUpload{Parts: parts},
-	})
+	return u.s.completeUpload(ctx, u.key, u.mp)
+}
+
+// completeUpload completes mp with its stored parts, stating the
+// full-object checksum when every part's is known (S3 then checks the
+// whole object against what the client sent us).
+func (s *Store) completeUpload(ctx context.Context, key string, mp *multipart) error {
+	parts := mp.sorted()
+	in := &s3.CompleteMultipartUploadInput{
+		Bucket:          aws.String(s.bucket),
+		Key:             aws.String(key),
+		UploadId:        aws.String(mp.id),
+		MultipartUpload: &types.CompletedMultipartUpload{},
+	}
+	full, fullOK := uint32(0), mp.full
+	for i, p := range parts {
+		cp := types.CompletedPart{PartNumber: aws.Int32(p.num), ETag: aws.String(p.etag)}
+		if p.sum != "" {
+			mp.algo.set(&cp.ChecksumCRC32, &cp.ChecksumCRC32C, p.sum)
+		}
+		in.MultipartUpload.Parts = append(in.MultipartUpload.Parts, cp)
+		v, ok := crcFromBase64(p.sum)
+		fullOK = fullOK && ok
+		if i == 0 {
+			full = v
+		} else {
+			full = crcCombine(mp.algo.poly, full, v, p.size)
+		}
+	}
+	if mp.full {
+		in.ChecksumType = types.ChecksumTypeFullObject
+	}
+	if fullOK {
+		mp.algo.set(&in.ChecksumCRC32, &in.ChecksumCRC32C, crcToBase64(full))
+	}
+	_, err := s.client.CompleteMultipartUpload(ctx, in)
 	return err
 }
 
@@ -195,4 +269,39 @@ func (s *Store) abortMultipart(ctx context.Context, key, id string) error {
 		}
 		delay *= 2
 	}
+}
+
+// listParts lists the stored parts of upload id of key, sorted, with the
+// upload's checksum algorithm and type and the time of its newest part
+// (zero when it has none). At most MaxParts parts are read.
+func (s *Store) listParts(ctx context.Context, key, id string) (parts []partDone, algo crcAlgo, full bool, newest time.Time, err error) {
+	in := &s3.ListPartsInput{Bucket: aws.String(s.bucket), Key: aws.String(key), UploadId: aws.String(id)}
+	algo = algoCRC32()
+	for page := 0; page < MaxParts/1000+1; page++ {
+		out, err := s.client.ListParts(ctx, in)
+		if err != nil {
+			return nil, algo, false, newest, err
+		}
+		if page == 0 {
+			if a, ok := algoByName(out.ChecksumAlgorithm); ok {
+				algo = a
+			}
+			full = out.ChecksumType == types.ChecksumTypeFullObject
+		}
+		for _, p := range out.Parts {
+			parts = append(parts, partDone{
+				num: aws.ToInt32(p.PartNumber), etag: aws.ToString(p.ETag),
+				sum: algo.pick(p.ChecksumCRC32, p.ChecksumCRC32C), size: aws.ToInt64(p.Size),
+			})
+			if t := aws.ToTime(p.LastModified); t.After(newest) {
+				newest = t
+			}
+		}
+		if !aws.ToBool(out.IsTruncated) || out.NextPartNumberMarker == nil {
+			break
+		}
+		in.PartNumberMarker = out.NextPartNumberMarker
+	}
+	slices.SortFunc(parts, func(a, b partDone) int { return cmp.Compare(a.num, b.num) })
+	return parts, algo, full, newest, nil
 }

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -20,10 +21,17 @@ const renameConcurrency = 8
 // deleteBatch is the most keys one DeleteObjects request takes.
 const deleteBatch = 1000
 
-// Rename moves a file (copy, then delete the source) or a directory tree
-// (copy every key, then delete the sources once every copy succeeded). S3
-// has no rename, so a tree rename is not atomic: readers may see both trees
-// for a while, and a failure part-way leaves the source complete.
+// Rename moves a file (one server-side copy, then delete the source) or a
+// directory tree (copy every key, then delete the sources once every copy
+// succeeded). S3 has no rename, so a tree rename is not atomic: readers may
+// see both trees for a while, and a failure part-way leaves the source
+// complete (see TreeRenameError).
+//
+// A renamed file keeps its metadata, storage class and encryption, and
+// gets the Content-Type of its new name (x.pdf.filepart → x.pdf). The
+// temp-then-rename pattern of FileZilla/WinSCP (*.filepart), proftpd
+// HiddenStores (.in.*.) and others is thus one upload plus one copy; the
+// upload itself already carries the final name's Content-Type.
 //
 // A file may replace a file (as rename(2)); nothing replaces a directory,
 // and a directory is never moved onto an existing name.
@@ -39,9 +47,19 @@ func (f *fsys) Rename(ctx context.Context, from, to string) error {
 	if from == "/" || to == "/" || strings.HasPrefix(to, from+"/") {
 		return fmt.Errorf("s3fs: rename %s to %s: %w", from, to, fs.ErrInvalid)
 	}
-	src, err := f.Stat(ctx, from)
-	if err != nil {
-		return err
+	head, err := f.s.client.HeadObject(ctx, &s3.HeadObjectInput{
+		Bucket: aws.String(f.s.bucket), Key: aws.String(fromKey), ChecksumMode: types.ChecksumModeEnabled,
+	})
+	var src fs.FileInfo
+	switch {
+	case err == nil:
+		src = &fileInfo{name: baseName(from), size: aws.ToInt64(head.ContentLength)}
+	case isNotFound(err):
+		if src, err = f.Stat(ctx, from); err != nil {
+			return err
+		}
+	default:
+		return mapErr("rename", from, err)
 	}
 	if from == to {
 		return nil
@@ -54,80 +72,118 @@ func (f *fsys) Rename(ctx context.Context, from, to string) error {
 		return err
 	}
 	if !src.IsDir() {
-		if err := f.s.copyObject(ctx, fromKey, toKey, src.Size()); err != nil {
+		spec := specFromHead(head, &f.props, contentTypeFor(to))
+		if err := f.s.copyObject(ctx, fromKey, toKey, src.Size(), spec); err != nil {
 			return mapErr("rename", from, err)
 		}
 		_, err := f.s.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(f.s.bucket), Key: aws.String(fromKey)})
-		return mapErr("rename", from, err)
+		if err != nil {
+			return mapErr("rename", from, fmt.Errorf("copied to %s, but the source stays: %w", to, err))
+		}
+		return nil
 	}
-	return mapErr("rename", from, f.s.renameTree(ctx, fromKey+"/", toKey+"/"))
+	return mapErr("rename", from, f.s.renameTree(ctx, fromKey+"/", toKey+"/", &f.props))
 }
+
+// TreeRenameError is a directory rename that failed part-way. Nothing of
+// the source was deleted before all of it was copied: if a copy failed, the
+// source is complete and the copies made so far were removed again; if
+// deleting the sources failed, the destination is complete and some
+// sources remain.
+type TreeRenameError struct {
+	Copied, Listed int  // keys copied / found so far
+	SourceIntact   bool // the failure came before any source was deleted
+	Err            error
+}
+
+func (e *TreeRenameError) Error() string {
+	if e.SourceIntact {
+		return fmt.Sprintf("directory rename failed after copying %d of the %d objects listed so far; "+
+			"the source is unchanged and the copies were removed: %v", e.Copied, e.Listed, e.Err)
+	}
+	return fmt.Sprintf("directory rename copied all %d objects but could not delete every source: %v", e.Copied, e.Err)
+}
+
+func (e *TreeRenameError) Unwrap() error { return e.Err }
 
 // renameTree copies every key under srcPrefix to dstPrefix, then deletes
 // the sources. The source keys are kept in memory (a few dozen bytes each)
 // so that exactly the copied keys are deleted; a key written under the
-// source during the rename stays there. If a copy fails, the copies made so
-// far are deleted and the source is untouched.
-func (s *Store) renameTree(ctx context.Context, srcPrefix, dstPrefix string) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+// source during the rename stays there.
+//
+// On the first failed copy no new copy starts, the copies in flight run to
+// their end (a copy cancelled on our side could still land on the server
+// after we cleaned up), every destination key started is deleted again and
+// the source is untouched.
+func (s *Store) renameTree(ctx context.Context, srcPrefix, dstPrefix string, p *objectProps) error {
 	var (
 		mu       sync.Mutex
 		copied   []string // source keys whose copy succeeded
+		started  []string // destination keys of every copy begun
+		listed   int
 		firstErr error
+		failed   atomic.Bool
 		wg       sync.WaitGroup
 		slots    = make(chan struct{}, renameConcurrency)
 	)
+	fail := func(err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		firstErr = cmpErr(firstErr, err)
+		failed.Store(true)
+	}
 	pages := s3.NewListObjectsV2Paginator(s.client, &s3.ListObjectsV2Input{
 		Bucket: aws.String(s.bucket), Prefix: aws.String(srcPrefix),
 	})
 list:
-	for pages.HasMorePages() {
+	for pages.HasMorePages() && !failed.Load() {
 		page, err := pages.NextPage(ctx)
 		if err != nil {
-			mu.Lock()
-			firstErr = cmpErr(firstErr, err)
-			mu.Unlock()
+			fail(err)
 			break
 		}
 		for _, o := range page.Contents {
 			select {
 			case slots <- struct{}{}:
 			case <-ctx.Done():
+				fail(ctx.Err())
 				break list
 			}
+			if failed.Load() {
+				<-slots
+				break list
+			}
+			listed++
+			src := aws.ToString(o.Key)
+			dst := dstPrefix + strings.TrimPrefix(src, srcPrefix)
+			mu.Lock()
+			started = append(started, dst)
+			mu.Unlock()
 			wg.Add(1)
-			go func(o types.Object) {
+			go func() {
 				defer wg.Done()
 				defer func() { <-slots }()
-				src := aws.ToString(o.Key)
-				err := s.copyKey(ctx, src, dstPrefix+strings.TrimPrefix(src, srcPrefix), aws.ToInt64(o.Size))
-				mu.Lock()
-				defer mu.Unlock()
-				if err != nil {
-					firstErr = cmpErr(firstErr, err)
-					cancel()
+				if err := s.copyKey(ctx, o, dst, p); err != nil {
+					fail(err)
 					return
 				}
+				mu.Lock()
 				copied = append(copied, src)
-			}(o)
+				mu.Unlock()
+			}()
 		}
 	}
 	wg.Wait()
-	if firstErr == nil {
-		firstErr = ctx.Err()
-	}
 	if firstErr != nil {
-		dsts := make([]string, len(copied))
-		for i, k := range copied {
-			dsts[i] = dstPrefix + strings.TrimPrefix(k, srcPrefix)
-		}
-		if err := s.deleteKeys(context.WithoutCancel(ctx), dsts); err != nil {
+		if err := s.deleteKeys(context.WithoutCancel(ctx), started); err != nil {
 			s.log.Warn("rename: cannot remove partial copy", "prefix", dstPrefix, "err", err)
 		}
-		return firstErr
+		return &TreeRenameError{Copied: len(copied), Listed: listed, SourceIntact: true, Err: firstErr}
 	}
-	return s.deleteKeys(ctx, copied)
+	if err := s.deleteKeys(ctx, copied); err != nil {
+		return &TreeRenameError{Copied: len(copied), Listed: listed, Err: err}
+	}
+	return nil
 }
 
 func cmpErr(first, err error) error {
@@ -139,14 +195,15 @@ func cmpErr(first, err error) error {
 
 // copyKey copies one key of a tree; a directory marker is written anew
 // (copying a directory object is not portable across S3 servers).
-func (s *Store) copyKey(ctx context.Context, src, dst string, size int64) error {
+func (s *Store) copyKey(ctx context.Context, o types.Object, dst string, p *objectProps) error {
+	src, size := aws.ToString(o.Key), aws.ToInt64(o.Size)
 	if strings.HasSuffix(src, "/") && size == 0 {
 		_, err := s.client.PutObject(ctx, &s3.PutObjectInput{
 			Bucket: aws.String(s.bucket), Key: aws.String(dst), ContentLength: aws.Int64(0),
 		})
 		return err
 	}
-	return s.copyObject(ctx, src, dst, size)
+	return s.copyObject(ctx, src, dst, size, specForTree(o, p))
 }
 
 // deleteKeys deletes keys with DeleteObjects, deepest first (children sort

@@ -4,7 +4,9 @@
 // Mapping: a file is an object; a directory is a common prefix or a "dir/"
 // marker object (Mkdir writes one, so empty directories exist); the home
 // directory always exists. Uploads stream into multipart uploads through
-// a process-wide memory budget (see upload.go and budget.go).
+// a process-wide memory budget (see upload.go and budget.go); an
+// interrupted upload is kept as a resumable partial (partial.go), which
+// Resume continues or appends to server-side (resume.go).
 package s3fs
 
 import (
@@ -12,8 +14,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"path"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -30,6 +34,8 @@ const (
 	MaxObjectSize       = 5 << 40 // S3: 5 TiB per object
 	DefaultConcurrency  = 4
 	DefaultBufferBudget = 256 << 20
+	// DefaultResumeWindow is how long config keeps partials by default.
+	DefaultResumeWindow = 24 * time.Hour
 )
 
 // Options configure a Store.
@@ -46,7 +52,18 @@ type Options struct {
 	// BufferBudget bounds the bytes of upload buffers in the whole process
 	// (default 256 MiB). Write blocks while it is exhausted.
 	BufferBudget int64
-	Logger       *slog.Logger
+	// Object holds the properties of every stored object (Content-Type
+	// comes from the name); a User's Object overrides it field by field.
+	Object ObjectOptions
+	// ResumeWindow is how long an interrupted upload is kept as a
+	// resumable partial (see partial.go) before Maintain deletes it. Zero
+	// keeps no partials: an interrupted upload is discarded.
+	ResumeWindow time.Duration
+	// NonAtomic stores what an interrupted upload received as the object
+	// (vsftpd's behaviour) instead of keeping the old object. A partial is
+	// kept only when that store fails.
+	NonAtomic bool
+	Logger    *slog.Logger
 }
 
 // Store is one bucket (and prefix) shared by every user's FS.
@@ -61,6 +78,13 @@ type Store struct {
 	budget      *budget
 	blocks      *blockPool
 	log         *slog.Logger
+
+	object       ObjectOptions
+	resumeWindow time.Duration
+	nonAtomic    bool
+	live         *liveUploads
+	partialRoot  string           // key prefix of partial markers (partial.go)
+	now          func() time.Time // the janitor's clock (tests move it)
 
 	// Knobs tests lower to exercise paging and multipart copies cheaply.
 	pageSize      int32 // ListObjectsV2 MaxKeys; 0 = server default (1000)
@@ -95,12 +119,15 @@ func New(client *s3.Client, o Options) (*Store, error) {
 		return nil, fmt.Errorf("s3fs: concurrency %d must be at least 1", o.Concurrency)
 	case o.BufferBudget < o.PartSize:
 		return nil, fmt.Errorf("s3fs: buffer budget %d smaller than the part size %d", o.BufferBudget, o.PartSize)
+	case o.ResumeWindow < 0:
+		return nil, fmt.Errorf("s3fs: negative resume window %v", o.ResumeWindow)
 	}
 	partSize := roundUpBlock(o.PartSize)
+	prefix := strings.Trim(path.Clean("/"+o.Prefix), "/")
 	s := &Store{
 		client:        client,
 		bucket:        o.Bucket,
-		prefix:        strings.Trim(path.Clean("/"+o.Prefix), "/"),
+		prefix:        prefix,
 		partSize:      partSize,
 		maxPart:       maxPartFor(partSize, o.BufferBudget),
 		concurrency:   o.Concurrency,
@@ -109,15 +136,40 @@ func New(client *s3.Client, o Options) (*Store, error) {
 		log:           o.Logger.With("component", "s3fs", "bucket", o.Bucket),
 		copyThreshold: MaxPartSize,
 		copyPartMin:   defaultCopyPartMin,
+		object:        o.Object,
+		resumeWindow:  o.ResumeWindow,
+		nonAtomic:     o.NonAtomic,
+		live:          newLiveUploads(),
+		partialRoot:   joinKey(prefix, partialDir),
+		now:           time.Now,
 	}
 	s.maxObject = s.maxUploadSize()
 	return s, nil
 }
 
 // FS returns the view of the store rooted at home ("/" or "/alice"): a name
-// "/x" maps to the key "<prefix>/<home>/x".
-func (s *Store) FS(home string) ftp.FS {
-	return &fsys{s: s, root: joinKey(s.prefix, strings.Trim(path.Clean("/"+home), "/"))}
+// "/x" maps to the key "<prefix>/<home>/x". Objects get Options.Object.
+func (s *Store) FS(home string) ftp.FS { return s.UserFS(User{Home: home}) }
+
+// User is whom a FS serves.
+type User struct {
+	// Home is the chroot, a key prefix below the store's prefix.
+	Home string
+	// Name and Client fill {user} and {client_ip} in object metadata.
+	Name   string
+	Client netip.Addr
+	// Object overrides Options.Object field by field (users[].object).
+	Object ObjectOptions
+}
+
+// UserFS returns the view of the store for one logged-in user. The FS also
+// implements ftp.Resumer, ftp.Hasher and ftp.ModTimeSetter.
+func (s *Store) UserFS(u User) ftp.FS {
+	return &fsys{
+		s:     s,
+		root:  joinKey(s.prefix, strings.Trim(path.Clean("/"+u.Home), "/")),
+		props: s.object.merge(u.Object).resolve(u.Name, u.Client),
+	}
 }
 
 // Ping checks that the bucket is reachable with the configured credentials

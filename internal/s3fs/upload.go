@@ -2,14 +2,15 @@ package s3fs
 
 import (
 	"context"
-	"encoding/base64"
-	"encoding/binary"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
 	"fmt"
 	"hash"
-	"hash/crc32"
 	"io"
 	"io/fs"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -35,7 +36,7 @@ type uploadState int
 const (
 	stateOpen uploadState = iota
 	stateCommitted
-	stateFailed  // a write or the commit failed; resources are released
+	stateFailed  // a write or the commit failed; Abort decides what stays
 	stateAborted // Abort was called; resources are released
 )
 
@@ -49,12 +50,22 @@ const (
 // bytes are accounted in the Store's budget (see budget.go for why this
 // cannot deadlock).
 //
+// A resumed upload (resume.go) starts with parts already stored: those of
+// the partial it continues, or server-side copies of the object it appends
+// to; base counts their bytes.
+//
+// What Abort leaves (see Abort): nothing new at the name, and the bytes
+// received as a resumable partial (partial.go) when Options.ResumeWindow is
+// set; with Options.NonAtomic it first tries to store them as the object.
+//
 // Write, ReadFrom and Commit are meant for one goroutine; Abort may be
 // called from another one and interrupts a Write blocked on the budget.
 type upload struct {
 	s           *Store
 	name, key   string
 	contentType string
+	props       *objectProps
+	algo        crcAlgo
 
 	// ctx bounds waits for budget and send slots and the start of the
 	// multipart upload; it derives from Create's ctx and is cancelled by
@@ -62,7 +73,7 @@ type upload struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	// sendCtx bounds part sends. It ignores the cancellation of Create's
-	// ctx (see sendGrace) and is cancelled by cleanup.
+	// ctx (see sendGrace) and is cancelled when the upload ends.
 	sendCtx    context.Context
 	sendCancel context.CancelFunc
 
@@ -71,18 +82,32 @@ type upload struct {
 	// directory behind a file of the same name).
 	dirCheck chan error
 
+	// closing is set when the upload starts to end badly (a failure or
+	// Abort); done is closed when it has ended. See liveUploads.
+	closing atomic.Bool
+	done    chan struct{}
+
 	mu      sync.Mutex
 	state   uploadState
 	err     error // why the upload failed (stateFailed)
-	cleaned bool  // buffers released and the multipart upload aborted
+	cleaned bool  // buffers released, the multipart upload dealt with
 
 	cur      partBuf     // part being filled: number sent+1
-	crc      hash.Hash32 // CRC32 of cur
+	crc      hash.Hash32 // checksum of cur (algo)
 	reserved int64       // budget held for cur
-	sent     int32       // parts handed to senders
-	total    int64       // bytes received
+	sent     int32       // parts stored or handed to senders
+	total    int64       // bytes of the object so far, base included
+	// sha is the SHA-256 of every byte of the object while all of them
+	// pass through Write and it still fits one PutObject; nil otherwise.
+	sha hash.Hash
 
-	mp *multipart // nil until the first part is sent
+	mp     *multipart // nil until the first part is sent (or resumed)
+	ownMP  bool       // this upload created mp (a resumed partial's is not)
+	mpDone bool       // mp was completed
+
+	base    int64  // bytes already stored when the upload began
+	appendE string // ETag of the object an append copies (Commit without new bytes changes nothing)
+	partial bool   // continues the partial of key: delete its marker at Commit
 }
 
 var (
@@ -90,16 +115,35 @@ var (
 	_ io.ReaderFrom = (*upload)(nil)
 )
 
-func newUpload(ctx context.Context, s *Store, name, key, contentType string) *upload {
+// newUpload registers a new upload of name (key) for f's user and starts the
+// directory check.
+func (f *fsys) newUpload(ctx context.Context, name, key string) *upload {
 	uctx, cancel := context.WithCancel(ctx)
 	sctx, scancel := context.WithCancel(context.WithoutCancel(ctx))
-	return &upload{
-		s: s, name: name, key: key, contentType: contentType,
-		ctx: uctx, cancel: cancel,
+	u := &upload{
+		s: f.s, name: name, key: key, contentType: contentTypeFor(name), props: &f.props,
+		algo: algoCRC32(),
+		ctx:  uctx, cancel: cancel,
 		sendCtx: sctx, sendCancel: scancel,
 		dirCheck: make(chan error, 1),
-		crc:      crc32.NewIEEE(),
+		done:     make(chan struct{}),
+		sha:      sha256.New(),
 	}
+	u.crc = u.algo.new()
+	f.s.live.add(u)
+	go func() {
+		fi, err := f.s.statDir(u.ctx, key, name)
+		switch {
+		case err != nil:
+			// Not fatal: the upload itself reports a real outage.
+			f.s.log.Debug("directory check before upload failed", "key", key, "err", err)
+			err = nil
+		case fi != nil:
+			err = fmt.Errorf("s3fs: create %s: is a directory: %w", name, fs.ErrExist)
+		}
+		u.dirCheck <- err
+	}()
+	return u
 }
 
 // Write buffers p; it blocks while the budget is exhausted.
@@ -124,6 +168,10 @@ func (u *upload) Write(p []byte) (int, error) {
 func (u *upload) ReadFrom(r io.Reader) (int64, error) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
+	return u.readFrom(r)
+}
+
+func (u *upload) readFrom(r io.Reader) (int64, error) {
 	var total int64
 	for {
 		room, err := u.room()
@@ -160,7 +208,7 @@ func (u *upload) room() ([]byte, error) {
 		if u.sent+1 >= MaxParts {
 			return nil, u.fail(fmt.Errorf("%w: upload needs more than %d parts", ftp.ErrTooLarge, MaxParts))
 		}
-		if err := u.sendCurrent(); err != nil {
+		if err := u.sendCurrent(u.ctx); err != nil {
 			return nil, u.fail(err)
 		}
 	}
@@ -200,6 +248,9 @@ func (u *upload) reserveBlock() error {
 func (u *upload) wrote(b []byte) {
 	u.cur.wrote(len(b))
 	u.crc.Write(b)
+	if u.sha != nil {
+		u.sha.Write(b)
+	}
 	u.total += int64(len(b))
 }
 
@@ -220,14 +271,6 @@ func (u *upload) dropCurrent() {
 	u.crc.Reset()
 }
 
-// crcBase64 is the x-amz-checksum-crc32 form of h: base64 of the big-endian
-// CRC.
-func crcBase64(h hash.Hash32) string {
-	var b [4]byte
-	binary.BigEndian.PutUint32(b[:], h.Sum32())
-	return base64.StdEncoding.EncodeToString(b[:])
-}
-
 // Commit stores the upload under its name.
 func (u *upload) Commit(ctx context.Context) error {
 	u.mu.Lock()
@@ -242,44 +285,47 @@ func (u *upload) Commit(ctx context.Context) error {
 	// A cancelled Commit also ends the waits for budget and send slots.
 	stop := context.AfterFunc(ctx, u.cancel)
 	defer stop()
-
-	if err := u.checkNotDir(ctx); err != nil {
+	if err := u.store(ctx); err != nil {
 		return u.fail(err)
 	}
-	var err error
-	if u.mp == nil {
-		err = u.putObject(ctx)
-	} else {
-		err = u.completeMultipart(ctx)
-	}
-	if err != nil {
-		return u.fail(err)
-	}
-	u.state = stateCommitted
-	u.cleaned = true
-	u.dropCurrent()
-	u.cancel()
-	u.sendCancel()
+	u.finish(stateCommitted)
 	return nil
 }
 
-// putObject stores an upload that fits in its first part.
+// store makes the object visible: one PutObject, or the completion of the
+// multipart upload. An append that received nothing changes nothing.
+func (u *upload) store(ctx context.Context) error {
+	if err := u.checkNotDir(ctx); err != nil {
+		return err
+	}
+	switch {
+	case u.appendE != "" && u.total == u.base:
+		return nil
+	case u.mp == nil:
+		return u.putObject(ctx)
+	}
+	if err := u.completeMultipart(ctx); err != nil {
+		return err
+	}
+	u.mpDone = true
+	return nil
+}
+
+// putObject stores an upload that fits in its first part. The part stays in
+// cur (a failed store can still become a partial).
 func (u *upload) putObject(ctx context.Context) error {
-	part, reserved, sum := u.takeCurrent()
-	defer func() {
-		part.free(u.s.blocks)
-		u.s.budget.release(reserved)
-	}()
 	in := &s3.PutObjectInput{
 		Bucket:        aws.String(u.s.bucket),
 		Key:           aws.String(u.key),
-		Body:          part.reader(),
-		ContentLength: aws.Int64(part.size),
-		ChecksumCRC32: aws.String(sum),
+		Body:          u.cur.reader(),
+		ContentLength: aws.Int64(u.cur.size),
 	}
-	if u.contentType != "" {
-		in.ContentType = aws.String(u.contentType)
+	u.algo.set(&in.ChecksumCRC32, &in.ChecksumCRC32C, crcBase64(u.crc))
+	var extra map[string]string
+	if u.sha != nil {
+		extra = map[string]string{metaSHA256: hex.EncodeToString(u.sha.Sum(nil))}
 	}
+	u.props.applyPut(in, u.contentType, extra)
 	_, err := u.s.client.PutObject(ctx, in, unsignedPayload)
 	return err
 }
@@ -288,19 +334,30 @@ func (u *upload) putObject(ctx context.Context) error {
 func (u *upload) checkNotDir(ctx context.Context) error {
 	select {
 	case err := <-u.dirCheck:
+		u.dirCheck <- err // for a second Commit attempt (Abort with NonAtomic)
 		return err
 	case <-ctx.Done():
 		return ctx.Err()
 	}
 }
 
-// Abort discards the upload: a blocked Write returns, parts being sent are
-// let finish (for at most sendGrace), the multipart upload is aborted until
-// no part remains, and buffers and budget are released. The previous
-// object, if any, is untouched. Abort after Commit does nothing; Abort twice
-// is safe. ctx may already be cancelled (an ABOR): the S3 requests run on a
-// detached context bounded by abortTimeout.
+// Abort ends the upload without making it visible at its name: the
+// previous object, if any, is untouched. A blocked Write returns and parts
+// being sent are let finish (for at most sendGrace). Then:
+//
+//   - NonAtomic (vsftpd): what arrived is stored as the object, if it can
+//     be; otherwise, as below.
+//   - ResumeWindow set: the bytes received are kept as a resumable partial
+//     (partial.go), including the part still in memory, so that REST+STOR
+//     continues exactly where the data stopped. A permanent failure (a
+//     directory of that name, over-size) keeps nothing.
+//   - Otherwise the multipart upload is aborted until no part remains.
+//
+// Abort after Commit does nothing; Abort twice is safe. ctx may already be
+// cancelled (an ABOR): the S3 requests run on a detached context bounded
+// by abortTimeout.
 func (u *upload) Abort(ctx context.Context) error {
+	u.closing.Store(true)
 	u.cancel() // unblock a Write waiting for budget in another goroutine
 	u.mu.Lock()
 	defer u.mu.Unlock()
@@ -308,17 +365,57 @@ func (u *upload) Abort(ctx context.Context) error {
 	case stateCommitted, stateAborted:
 		return nil
 	}
+	keep := !u.cleaned && !(u.state == stateFailed && isPermanent(u.err))
 	u.state = stateAborted
-	return u.cleanup(ctx)
+	if u.cleaned {
+		return nil
+	}
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), abortTimeout)
+	defer cancel()
+	if keep && u.s.nonAtomic {
+		err := u.store(actx)
+		if err == nil {
+			u.finish(stateAborted)
+			return nil
+		}
+		u.s.log.Warn("could not store the interrupted upload", "key", u.key, "err", err)
+	}
+	if keep && u.s.resumeWindow > 0 {
+		return mapErr("keep partial", u.name, u.keepPartial(actx))
+	}
+	return u.cleanup(actx)
 }
 
-// fail marks the upload failed, releases everything and returns err mapped
-// for the ftp layer.
+// isPermanent reports an upload failure that resuming cannot fix.
+func isPermanent(err error) bool {
+	switch classify(err) {
+	case fs.ErrExist, fs.ErrInvalid, fs.ErrPermission, ftp.ErrTooLarge:
+		return true
+	}
+	return false
+}
+
+// errUploadGone: S3 no longer knows the multipart upload (another node's
+// janitor or a bucket lifecycle rule aborted it). Transient for the client.
+var errUploadGone = errors.New("multipart upload no longer exists")
+
+// fail marks the upload failed and returns err mapped for the ftp layer.
+// Buffers stay for Abort, which may keep them as a partial; a permanent
+// failure, or one with no partials to keep, releases everything now.
 func (u *upload) fail(err error) error {
+	if classify(err) == fs.ErrNotExist && u.mp != nil {
+		// Keep the SDK text for the log, not its error code: a vanished
+		// upload is not a missing file.
+		err = fmt.Errorf("%w: %v", errUploadGone, err)
+	}
 	err = mapErr("upload", u.name, err)
 	u.state, u.err = stateFailed, err
-	if cerr := u.cleanup(u.ctx); cerr != nil {
-		u.s.log.Warn("abort failed upload", "key", u.key, "err", cerr)
+	u.closing.Store(true)
+	u.cancel()
+	if isPermanent(err) || (u.s.resumeWindow == 0 && !u.s.nonAtomic) {
+		if cerr := u.cleanup(u.sendCtx); cerr != nil {
+			u.s.log.Warn("abort failed upload", "key", u.key, "err", cerr)
+		}
 	}
 	return err
 }
@@ -333,23 +430,60 @@ func (u *upload) stateErr() error {
 	return fmt.Errorf("s3fs: upload %s: already committed", u.name)
 }
 
-// cleanup stops the senders, frees buffers and budget and aborts the
-// multipart upload. It runs once.
+// cleanup discards the upload: stops the senders, frees buffers and budget
+// and aborts the multipart upload if this upload created it. It runs once.
 func (u *upload) cleanup(ctx context.Context) error {
 	if u.cleaned {
 		return nil
 	}
-	u.cleaned = true
 	u.cancel()
-	defer u.sendCancel()
 	if u.mp != nil {
 		u.mp.waitSends(u.sendCancel) // senders free their own parts and budget
 	}
-	u.dropCurrent()
-	if u.mp == nil {
-		return nil
+	var err error
+	if u.mp != nil && u.ownMP && !u.mpDone {
+		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), abortTimeout)
+		defer cancel()
+		err = mapErr("abort upload", u.name, u.s.abortMultipart(actx, u.key, u.mp.id))
 	}
-	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), abortTimeout)
-	defer cancel()
-	return mapErr("abort upload", u.name, u.s.abortMultipart(actx, u.key, u.mp.id))
+	u.release()
+	return err
+}
+
+// finish ends a stored upload: releases everything, aborts a multipart
+// upload that was not completed (an append that received nothing) and
+// forgets the partial it continued. A partial that a fresh upload of the
+// same name supersedes is not looked for here (that would cost a request
+// per upload): it is recognised as stale by its time (partial.go).
+func (u *upload) finish(state uploadState) {
+	u.state = state
+	if u.mp != nil && !u.mpDone && u.ownMP {
+		actx, cancel := context.WithTimeout(u.sendCtx, abortTimeout)
+		if err := u.s.abortMultipart(actx, u.key, u.mp.id); err != nil {
+			u.s.log.Warn("abort unused multipart upload", "key", u.key, "err", err)
+		}
+		cancel()
+	}
+	if u.partial {
+		u.s.forgetPartial(u.sendCtx, u.key)
+	}
+	u.release()
+}
+
+// release frees buffers and budget, ends the contexts and unregisters the
+// upload. The multipart upload, if any, is left as it is.
+func (u *upload) release() {
+	if u.cleaned {
+		return
+	}
+	u.cleaned = true
+	u.cancel()
+	u.dropCurrent()
+	u.sendCancel()
+	id := ""
+	if u.mp != nil {
+		id = u.mp.id
+	}
+	u.s.live.remove(u, id)
+	close(u.done)
 }

@@ -1,0 +1,214 @@
+package s3fs
+
+import (
+	"context"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+)
+
+// The janitor keeps partials (partial.go) within the resume window and
+// makes those of a killed process resumable:
+//
+//   - a multipart upload under the store's prefix that no upload of this
+//     process uses, has no marker and has stored parts is an upload whose
+//     process died (or one in progress on another node): it gets a marker
+//     without a tail ("adopted"), so SIZE and REST+STOR find it. Adopting
+//     an upload that is still running elsewhere is harmless: its Commit
+//     makes the marker stale, its Abort rewrites it, and S3 refuses to
+//     complete an upload whose parts were replaced under it (ETags).
+//   - a multipart upload or marker whose last activity is older than the
+//     window is deleted, and logged.
+//
+// Each sweep looks at no more than sweepLimit uploads and markers; the
+// rest waits for the next one. It runs at Maintain's start (the process
+// start) and then every sweepInterval.
+const sweepLimit = 10000
+
+// expiry is how long partials live: the resume window, or (resume off)
+// DefaultResumeWindow for multipart uploads of killed processes.
+func (s *Store) expiry() time.Duration {
+	if s.resumeWindow > 0 {
+		return s.resumeWindow
+	}
+	return DefaultResumeWindow
+}
+
+// sweepInterval is a quarter of the expiry, between a minute and an hour.
+func (s *Store) sweepInterval() time.Duration {
+	return min(max(s.expiry()/4, time.Minute), time.Hour)
+}
+
+// Maintain sweeps at once, then every sweepInterval until ctx ends.
+func (s *Store) Maintain(ctx context.Context) {
+	t := time.NewTicker(s.sweepInterval())
+	defer t.Stop()
+	for {
+		st := s.Sweep(ctx)
+		if st != (SweepStats{}) {
+			s.log.Info("partial uploads swept", "adopted", st.Adopted, "expired", st.Expired, "errors", st.Errors)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// SweepStats counts what a sweep did.
+type SweepStats struct {
+	Adopted int // multipart uploads given a marker (resumable now)
+	Expired int // partials deleted after the window
+	Errors  int // requests that failed (retried next sweep)
+}
+
+// Sweep runs the janitor once.
+func (s *Store) Sweep(ctx context.Context) SweepStats {
+	var st SweepStats
+	s.sweepUploads(ctx, &st)
+	s.sweepMarkers(ctx, &st)
+	return st
+}
+
+func (s *Store) sweepUploads(ctx context.Context, st *SweepStats) {
+	cutoff := s.now().Add(-s.expiry())
+	in := &s3.ListMultipartUploadsInput{Bucket: aws.String(s.bucket)}
+	if s.prefix != "" {
+		in.Prefix = aws.String(s.prefix + "/")
+	}
+	for seen := 0; seen < sweepLimit; {
+		out, err := s.client.ListMultipartUploads(ctx, in)
+		if err != nil {
+			st.Errors++
+			s.log.Warn("janitor: list multipart uploads", "err", err)
+			return
+		}
+		for _, up := range out.Uploads {
+			seen++
+			key, id := aws.ToString(up.Key), aws.ToString(up.UploadId)
+			if s.live.hasID(id) || strings.HasPrefix(key, s.partialRoot+"/") {
+				continue
+			}
+			s.sweepUpload(ctx, key, id, aws.ToTime(up.Initiated), cutoff, st)
+		}
+		if !aws.ToBool(out.IsTruncated) {
+			return
+		}
+		in.KeyMarker, in.UploadIdMarker = out.NextKeyMarker, out.NextUploadIdMarker
+	}
+}
+
+// sweepUpload expires or adopts one multipart upload.
+func (s *Store) sweepUpload(ctx context.Context, key, id string, initiated, cutoff time.Time, st *SweepStats) {
+	parts, algo, _, newest, err := s.listParts(ctx, key, id)
+	if isNotFound(err) {
+		return // finished meanwhile
+	}
+	if err != nil {
+		st.Errors++
+		return
+	}
+	activity := newest
+	if activity.IsZero() {
+		activity = initiated
+	}
+	mk := s.partialKey(key)
+	head, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(mk)})
+	switch {
+	case err == nil && head.Metadata[metaUploadID] == id:
+		if t := aws.ToTime(head.LastModified); t.After(activity) {
+			activity = t
+		}
+	case err != nil && !isNotFound(err):
+		st.Errors++
+		return
+	}
+	prefix, bytes := resumablePrefix(parts)
+	switch {
+	case activity.Before(cutoff):
+		if err := s.abortMultipart(ctx, key, id); err != nil {
+			st.Errors++
+			return
+		}
+		if head != nil && head.Metadata[metaUploadID] == id {
+			s.deleteKey(ctx, mk)
+		}
+		st.Expired++
+		s.log.Info("janitor: partial upload expired", "key", key, "bytes", bytes, "last_activity", activity)
+	case head == nil && s.resumeWindow > 0 && bytes > 0:
+		obj, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(key)})
+		base := "-"
+		switch {
+		case err == nil && !aws.ToTime(obj.LastModified).Before(activity.Truncate(time.Second)):
+			return // superseded by a later upload: it expires
+		case err == nil:
+			base = aws.ToString(obj.ETag)
+		case !isNotFound(err):
+			st.Errors++
+			return
+		}
+		m := marker{uploadID: id, parts: len(prefix), partsBytes: bytes, algo: algo, activity: activity, base: base}
+		if err := s.putMarker(ctx, key, m, nil, "", &objectProps{}); err != nil {
+			st.Errors++
+			return
+		}
+		st.Adopted++
+		s.log.Info("janitor: interrupted upload made resumable", "key", key, "bytes", bytes)
+	}
+}
+
+// sweepMarkers deletes markers (and their uploads) older than the window.
+func (s *Store) sweepMarkers(ctx context.Context, st *SweepStats) {
+	cutoff := s.now().Add(-s.expiry())
+	in := &s3.ListObjectsV2Input{Bucket: aws.String(s.bucket), Prefix: aws.String(s.partialRoot + "/")}
+	for seen := 0; seen < sweepLimit; {
+		out, err := s.client.ListObjectsV2(ctx, in)
+		if err != nil {
+			st.Errors++
+			s.log.Warn("janitor: list partial markers", "err", err)
+			return
+		}
+		for _, o := range out.Contents {
+			seen++
+			if !aws.ToTime(o.LastModified).Before(cutoff) {
+				continue
+			}
+			s.expireMarker(ctx, aws.ToString(o.Key), cutoff, st)
+		}
+		if !aws.ToBool(out.IsTruncated) || out.NextContinuationToken == nil {
+			return
+		}
+		in.ContinuationToken = out.NextContinuationToken
+	}
+}
+
+// expireMarker deletes an old marker. Its multipart upload, if any, is
+// left to sweepUploads (which knows its key and its activity).
+func (s *Store) expireMarker(ctx context.Context, mk string, cutoff time.Time, st *SweepStats) {
+	head, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(mk)})
+	if err != nil {
+		if !isNotFound(err) {
+			st.Errors++
+		}
+		return
+	}
+	if t, err := time.Parse(time.RFC3339Nano, head.Metadata[metaActivity]); err == nil && !t.Before(cutoff) {
+		return
+	}
+	if id := head.Metadata[metaUploadID]; id != "" && s.live.hasID(id) {
+		return
+	}
+	s.deleteKey(ctx, mk)
+	st.Expired++
+	s.log.Info("janitor: partial upload tail expired", "marker", mk,
+		"bytes", aws.ToInt64(head.ContentLength), "parts_bytes", atoi(head.Metadata[metaPartsBytes]))
+}
+
+func atoi(s string) int64 {
+	n, _ := strconv.ParseInt(s, 10, 64)
+	return n
+}
