@@ -100,7 +100,8 @@ func (s *session) cmdSTOR(arg string) {
 }
 
 // APPE (RFC 959 §4.1.3) appends to a file, composed by the store without
-// sending the existing bytes again; a missing file is created.
+// sending the existing bytes again; a missing file is created, and a
+// resumable partial is continued.
 func (s *session) cmdAPPE(arg string) {
 	name := s.abs(arg)
 	s.takeRest()
@@ -111,6 +112,11 @@ func (s *session) cmdAPPE(arg string) {
 		return
 	}
 	s.store("APPE", name, "Ok to send data.", func() (Upload, error) {
+		// What the client sees at name (SIZE) is a resumable partial if one
+		// exists: curl -C - resumes an upload with SIZE + APPE.
+		if n, ok, err := r.PartialSize(s.ctx, name); err == nil && ok {
+			return r.Resume(s.ctx, name, n)
+		}
 		fi, err := s.stat(name)
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
