@@ -56,6 +56,12 @@ func quote(p string) string { return `"` + strings.ReplaceAll(p, `"`, `""`) + `"
 // client only ever sees a fixed text; the error itself goes to the log.
 func (s *session) replyError(err error, what string) {
 	code, text := replyFor(err)
+	var ct interface{ ClientText() string }
+	if errors.As(err, &ct) {
+		// The storage composed a text meant for the client (how far a
+		// directory rename got); it never carries a store's own message.
+		text = ct.ClientText()
+	}
 	if code == 451 {
 		s.log.Warn("storage error", "op", what, "err", err)
 	} else {

@@ -327,7 +327,9 @@ func TestRenameTreeFailure(t *testing.T) {
 	if !errors.As(err, &tre) || !tre.SourceIntact || tre.Copied >= 20 {
 		t.Fatalf("rename: %v, want a TreeRenameError with the source intact", err)
 	}
-	t.Logf("error: %v", err)
+	if text := tre.ClientText(); !strings.Contains(text, "source is unchanged") || strings.Contains(text, "InternalError") {
+		t.Fatalf("reply text %q", text)
+	}
 	names, err := e.list("/src")
 	if err != nil || len(names) != 20 {
 		t.Fatalf("source after the failed rename: %d entries, %v", len(names), err)

@@ -106,6 +106,14 @@ func (e *TreeRenameError) Error() string {
 
 func (e *TreeRenameError) Unwrap() error { return e.Err }
 
+// ClientText is the FTP reply text: what happened, without S3's message.
+func (e *TreeRenameError) ClientText() string {
+	if e.SourceIntact {
+		return fmt.Sprintf("Rename failed after copying %d of %d objects; the source is unchanged.", e.Copied, e.Listed)
+	}
+	return fmt.Sprintf("Rename copied all %d objects but could not delete every source; some remain under the old name.", e.Copied)
+}
+
 // renameTree copies every key under srcPrefix to dstPrefix, then deletes
 // the sources. The source keys are kept in memory (a few dozen bytes each)
 // so that exactly the copied keys are deleted; a key written under the
