@@ -1,0 +1,113 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestShortRun runs the whole harness in -short mode and checks that its
+// output is well formed: every figure line parses and its ratio is a
+// positive number. It does not check the targets (speed and memory are the
+// harness's verdict, not a unit test's).
+func TestShortRun(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs servers and moves data for up to a minute; skipped with -short")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	out := filepath.Join(t.TempDir(), "benchmarks.md")
+	var stdout, stderr bytes.Buffer
+	code := run(ctx, []string{"-short", "-out", out}, &stdout, &stderr)
+	t.Logf("stdout:\n%s", stdout.String())
+	if code != 0 {
+		t.Fatalf("run -short exited %d\nstderr:\n%s", code, lastLines(stderr.String(), 40))
+	}
+
+	line := regexp.MustCompile(`^bench: ([a-z0-9_]+) ratio=([0-9]+\.[0-9]{2}) target=(>=|<=|<|>)?([0-9.]+|none)$`)
+	seen := map[string]bool{}
+	for _, l := range strings.Split(stdout.String(), "\n") {
+		if !strings.HasPrefix(l, "bench: ") {
+			continue
+		}
+		m := line.FindStringSubmatch(l)
+		if m == nil {
+			t.Errorf("malformed figure line %q", l)
+			continue
+		}
+		if r, err := strconv.ParseFloat(m[2], 64); err != nil || r <= 0 {
+			t.Errorf("ratio of %q is not a positive number", l)
+		}
+		seen[m[1]] = true
+	}
+	// The s3ftpd figures must be there whatever peers are installed.
+	for _, name := range []string{
+		"stor_throughput_vs_sdk", "retr_throughput_vs_sdk", "small_files_per_s_vs_sdk",
+		"upload_peak_rss_vs_64mib", "idle_session_rss_vs_30kib",
+		"list_first_byte_vs_300ms", "list_total_vs_listobjectsv2",
+	} {
+		if !seen[name] {
+			t.Errorf("no figure line for %s", name)
+		}
+	}
+	if !strings.Contains(stdout.String(), "| figure ") {
+		t.Error("no table after the figure lines")
+	}
+	md, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"## Machine and versions", "nproc:", "## Results", "## How to reproduce", "stor_throughput_vs_sdk"} {
+		if want == "stor_throughput_vs_sdk" {
+			want = "STOR 64 MiB throughput vs direct SDK"
+		}
+		if !bytes.Contains(md, []byte(want)) {
+			t.Errorf("report lacks %q", want)
+		}
+	}
+}
+
+func TestFigureMet(t *testing.T) {
+	for _, c := range []struct {
+		ratio  float64
+		target string
+		want   string
+	}{
+		{0.96, ">=0.95", "yes"}, {0.94, ">=0.95", "NO"}, {1.2, "<=1.20", "yes"}, {1.21, "<=1.20", "NO"},
+		{0.5, "<1", "yes"}, {1, "<1", "NO"}, {1.01, ">1", "yes"}, {3, "none", ""},
+	} {
+		if got := (figure{ratio: c.ratio, target: c.target}).met(); got != c.want {
+			t.Errorf("ratio %v target %s: met %q, want %q", c.ratio, c.target, got, c.want)
+		}
+	}
+}
+
+func TestParsePerf(t *testing.T) {
+	out := `# Overhead  Symbol
+#
+    23.10%  [k] copy_user_enhanced_fast_string                    -      -
+     9.50%  [.] runtime.memmove
+     4.00%  [.] hash/crc32.ieeeCLMUL
+     1.00%  [.] runtime.scanobject
+`
+	rows := parsePerf(out)
+	if len(rows) != 4 || rows[0].pct != 23.10 || rows[0].sym != "copy_user_enhanced_fast_string" ||
+		rows[1].sym != "runtime.memmove" || rows[0].where != "[k]" {
+		t.Fatalf("parsePerf: %+v", rows)
+	}
+	cats := categorize(rows)
+	names := map[string]float64{}
+	for _, c := range cats {
+		names[c.name] = c.pct
+	}
+	if names["kernel: copies to/from user space"] != 23.10 || names["copies (memmove, memclr)"] != 9.50 ||
+		names["CRC32 of parts"] != 4.00 || names["garbage collector"] != 1.00 {
+		t.Errorf("categorize: %+v", cats)
+	}
+}
