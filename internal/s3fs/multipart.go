@@ -135,6 +135,7 @@ func (u *upload) start() error {
 	}
 	u.mp = newMultipart(aws.ToString(out.UploadId), u.algo, true, u.s.concurrency)
 	u.ownMP = true
+	u.startDirCheck()
 	u.sha = nil // the object will not be one PutObject
 	u.s.live.addID(u.mp.id)
 	return nil

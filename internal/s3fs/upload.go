@@ -80,7 +80,8 @@ type upload struct {
 	// dirCheck delivers whether key is a directory (checked in the
 	// background while the data arrives; Commit refuses to hide a
 	// directory behind a file of the same name).
-	dirCheck chan error
+	dirCheck    chan error
+	dirChecking bool // startDirCheck ran
 
 	// closing is set when the upload starts to end badly (a failure or
 	// Abort); done is closed when it has ended. See liveUploads.
@@ -131,19 +132,33 @@ func (f *fsys) newUpload(ctx context.Context, name, key string) *upload {
 	}
 	u.crc = u.algo.new()
 	f.s.live.add(u)
+	return u
+}
+
+// startDirCheck checks in the background, while the parts arrive, that the
+// name is not a directory (Commit waits for the answer). Only a multipart
+// upload pays for it: for a small file the extra ListObjectsV2 doubled
+// the requests per file and halved small-file throughput. A small file is
+// still refused over a directory on stores whose keys are paths (the
+// embedded store answers ExistingObjectIsDirectory: fs.ErrExist); on AWS S3
+// it would sit beside the prefix of the same name.
+func (u *upload) startDirCheck() {
+	if u.dirChecking {
+		return
+	}
+	u.dirChecking = true
 	go func() {
-		fi, err := f.s.statDir(u.ctx, key, name)
+		fi, err := u.s.statDir(u.ctx, u.key, u.name)
 		switch {
 		case err != nil:
 			// Not fatal: the upload itself reports a real outage.
-			f.s.log.Debug("directory check before upload failed", "key", key, "err", err)
+			u.s.log.Debug("directory check before upload failed", "key", u.key, "err", err)
 			err = nil
 		case fi != nil:
-			err = fmt.Errorf("s3fs: create %s: is a directory: %w", name, fs.ErrExist)
+			err = fmt.Errorf("s3fs: create %s: is a directory: %w", u.name, fs.ErrExist)
 		}
 		u.dirCheck <- err
 	}()
-	return u
 }
 
 // Write buffers p; it blocks while the budget is exhausted.
@@ -330,8 +345,11 @@ func (u *upload) putObject(ctx context.Context) error {
 	return err
 }
 
-// checkNotDir waits for the background directory check started by Create.
+// checkNotDir waits for the background directory check, if one runs.
 func (u *upload) checkNotDir(ctx context.Context) error {
+	if !u.dirChecking {
+		return nil
+	}
 	select {
 	case err := <-u.dirCheck:
 		u.dirCheck <- err // for a second Commit attempt (Abort with NonAtomic)
