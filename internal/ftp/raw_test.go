@@ -80,6 +80,27 @@ func (r *raw) epsv() string {
 	return net.JoinHostPort(host, msg[i+4:j])
 }
 
+// startStor opens a passive data connection and starts STOR name on it.
+func (r *raw) startStor(name string) net.Conn {
+	r.t.Helper()
+	addr := r.epsv()
+	r.send("STOR %s", name)
+	d := dataDial(r.t, addr, "")
+	r.expect(150)
+	return d
+}
+
+// stor uploads data to name and expects 226.
+func (r *raw) stor(name string, data []byte) {
+	r.t.Helper()
+	d := r.startStor(name)
+	if _, err := d.Write(data); err != nil {
+		r.t.Fatal(err)
+	}
+	d.Close()
+	r.expect(226)
+}
+
 func dataDial(t *testing.T, addr, from string) net.Conn {
 	t.Helper()
 	d := net.Dialer{Timeout: 5 * time.Second}
@@ -292,19 +313,10 @@ func TestAbortUploadKeepsOldFile(t *testing.T) {
 	srv := startWith(t, memBackend, nil)
 	r := dialRaw(t, srv.Addr, "")
 	r.login()
-	addr := r.epsv()
-	r.send("STOR keep")
-	d := dataDial(t, addr, "")
-	r.expect(150)
-	d.Write([]byte("original"))
-	d.Close()
-	r.expect(226)
+	r.stor("keep", []byte("original"))
 
 	// ABOR in the middle of a replacement upload.
-	addr = r.epsv()
-	r.send("STOR keep")
-	d = dataDial(t, addr, "")
-	r.expect(150)
+	d := r.startStor("keep")
 	d.Write(bytes.Repeat([]byte("new"), 1000))
 	r.conn.Write([]byte("\xff\xf4\xff\xf2ABOR\r\n"))
 	r.expect(426)
@@ -318,10 +330,7 @@ func TestAbortUploadKeepsOldFile(t *testing.T) {
 	for i := range 20 {
 		r := dialRaw(t, srv.Addr, "")
 		r.login()
-		addr := r.epsv()
-		r.send("STOR keep")
-		d := dataDial(t, addr, "")
-		r.expect(150)
+		d := r.startStor("keep")
 		d.Write(bytes.Repeat([]byte("torn"), 1000))
 		r.conn.Close()
 		d.Close()

@@ -51,10 +51,7 @@ func TestResumeInterruptedUploadS3(t *testing.T) {
 	data := randomBytes(t, 10<<20)
 	r := dialRaw(t, srv.Addr, "")
 	r.login()
-	addr := r.epsv()
-	r.send("STOR doc.bin")
-	d := dataDial(t, addr, "")
-	r.expect(150)
+	d := r.startStor("doc.bin")
 	if _, err := d.Write(data[:6<<20+12345]); err != nil {
 		t.Fatal(err)
 	}
@@ -126,19 +123,10 @@ func TestAbortMultipartS3(t *testing.T) {
 	srv := startWith(t, backend{"s3", func(*testing.T) ftp.FS { return fsys }}, nil)
 	r := dialRaw(t, srv.Addr, "")
 	r.login()
-	addr := r.epsv()
-	r.send("STOR keep")
-	d := dataDial(t, addr, "")
-	r.expect(150)
-	d.Write([]byte("original"))
-	d.Close()
-	r.expect(226)
+	r.stor("keep", []byte("original"))
 
 	for _, vanish := range []bool{false, true} {
-		addr = r.epsv()
-		r.send("STOR keep")
-		d = dataDial(t, addr, "")
-		r.expect(150)
+		d := r.startStor("keep")
 		if _, err := d.Write(randomBytes(t, 12<<20)); err != nil { // two parts sent
 			t.Fatal(err)
 		}
