@@ -69,7 +69,10 @@ type Server struct {
 	closing  atomic.Bool
 	nextID   atomic.Uint64
 	wg       sync.WaitGroup
-	bufs     sync.Pool // *[]byte for RETR copies
+	// bufs holds *[]byte for RETR copies. 256 KiB: in the harness RETR went
+	// from 0.52 to 0.61 of a direct GET over 128 KiB (1 MiB: 0.62, at four
+	// times the memory per download).
+	bufs sync.Pool
 }
 
 func (s *Server) init() {
@@ -79,7 +82,7 @@ func (s *Server) init() {
 		s.sessions = map[*session]struct{}{}
 		s.perIP = map[netip.Addr]int{}
 		s.fails = loginThrottle{limit: s.LoginFailuresPerIP, window: time.Minute, seen: map[netip.Addr]*failWindow{}}
-		s.bufs.New = func() any { b := make([]byte, 128<<10); return &b }
+		s.bufs.New = func() any { b := make([]byte, 256<<10); return &b }
 		if s.Logger == nil {
 			s.Logger = slog.Default()
 		}
