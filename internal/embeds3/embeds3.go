@@ -36,6 +36,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -106,6 +107,7 @@ type Store struct {
 	runErr error         // RunVersityGW's result, valid after done
 
 	closeOnce sync.Once
+	lock      *os.File // flock on the data directory, released by Close
 }
 
 // Start runs the gateway in the background. It returns once the S3 endpoint
@@ -141,6 +143,21 @@ func start(ctx context.Context, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
+	lock, err := lockDir(lay.base)
+	if err != nil {
+		return nil, err
+	}
+	s, err := startLocked(ctx, opts, lay)
+	if err != nil {
+		lock.Close()
+		return nil, err
+	}
+	s.lock = lock
+	return s, nil
+}
+
+func startLocked(ctx context.Context, opts Options, lay layout) (*Store, error) {
+	var err error
 	log := opts.Logger.With("component", "embeds3")
 	cleanTempFiles(lay.root, log)
 
@@ -280,6 +297,7 @@ func (s *Store) Close() error {
 	var err error
 	s.closeOnce.Do(func() {
 		s.stop()
+		s.lock.Close()
 		running.Store(false)
 		if s.runErr != nil && !errors.Is(s.runErr, context.Canceled) {
 			err = fmt.Errorf("embeds3: gateway stopped with: %w", s.runErr)

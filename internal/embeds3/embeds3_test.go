@@ -287,3 +287,21 @@ func TestRestartKeepUploads(t *testing.T) {
 		t.Fatalf("uploads after restart: %v %v, want the one of the previous run", ups, err)
 	}
 }
+
+func TestDataDirLock(t *testing.T) {
+	dir := t.TempDir()
+	first, err := lockDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if second, err := lockDir(dir); err == nil || !strings.Contains(err.Error(), "in use by another") {
+		second.Close()
+		t.Fatalf("a second lock on %s: %v; want refused", dir, err)
+	}
+	first.Close()
+	again, err := lockDir(dir)
+	if err != nil {
+		t.Fatalf("lock after release: %v", err)
+	}
+	again.Close()
+}
