@@ -149,7 +149,7 @@ func (p *PortPool) acceptLoop(port int, pp *poolPort) {
 // header on the data path) goes to the one session waiting on the port;
 // with two or more waiting it is ambiguous and refused.
 func (p *PortPool) deliver(port int, pp *poolPort, c net.Conn) {
-	src := addrOf(c.RemoteAddr())
+	src := AddrIP(c.RemoteAddr())
 	p.mu.Lock()
 	r := pp.waiting[src]
 	viaLB := false

@@ -60,7 +60,7 @@ type session struct {
 
 func newSession(srv *Server, c net.Conn) *session {
 	id := srv.nextID.Add(1)
-	client := addrOf(c.RemoteAddr())
+	client := AddrIP(c.RemoteAddr())
 	ctx, cancel := context.WithCancel(context.Background())
 	return &session{
 		srv:       srv,
@@ -69,7 +69,7 @@ func newSession(srv *Server, c net.Conn) *session {
 		ctrl:      c,
 		r:         bufio.NewReaderSize(c, 512),
 		client:    client,
-		local:     addrOf(c.LocalAddr()),
+		local:     AddrIP(c.LocalAddr()),
 		log:       srv.Logger.With("session", id, "client", client.String()),
 		ctx:       ctx,
 		cancel:    cancel,
@@ -79,8 +79,9 @@ func newSession(srv *Server, c net.Conn) *session {
 	}
 }
 
-// addrOf is the IP of a TCP address, IPv4-mapped IPv6 unmapped.
-func addrOf(a net.Addr) netip.Addr {
+// AddrIP is the IP of a TCP address, IPv4-mapped IPv6 unmapped (zero if
+// it has none). Listener wrappers use it too.
+func AddrIP(a net.Addr) netip.Addr {
 	if ta, ok := a.(*net.TCPAddr); ok {
 		ip, _ := netip.AddrFromSlice(ta.IP)
 		return ip.Unmap()

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/pires/go-proxyproto"
+
+	"github.com/s3ftpd/s3ftpd/internal/ftp"
 )
 
 // Options say whose PROXY headers to believe.
@@ -70,7 +72,7 @@ func (l *listener) Accept() (net.Conn, error) {
 		if err != nil {
 			return nil, err
 		}
-		src := addrOf(c.RemoteAddr())
+		src := ftp.AddrIP(c.RemoteAddr())
 		if !l.trusted(src) {
 			if l.o.Required {
 				l.o.Logger.Warn("refused connection: not from a trusted load balancer (proxy_protocol.required)", "from", src.String())
@@ -112,13 +114,4 @@ func (c *Conn) Handshake() error {
 func (c *Conn) HealthCheck() bool {
 	h := c.ProxyHeader()
 	return h != nil && h.Command.IsLocal()
-}
-
-func addrOf(a net.Addr) netip.Addr {
-	if ta, ok := a.(*net.TCPAddr); ok {
-		ip, _ := netip.AddrFromSlice(ta.IP)
-		return ip.Unmap()
-	}
-	ap, _ := netip.ParseAddrPort(a.String())
-	return ap.Addr().Unmap()
 }

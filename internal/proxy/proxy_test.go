@@ -95,6 +95,20 @@ func (s *session) cmd(line, want string) string {
 	return s.expect(want)
 }
 
+// loginSeen logs in on c and checks that STAT shows the client as ip.
+func loginSeen(t *testing.T, c net.Conn, ip string) *session {
+	t.Helper()
+	s := &session{t, c, bufio.NewReader(c)}
+	s.expect("220")
+	s.cmd("USER u", "331")
+	s.cmd("PASS p", "230")
+	s.c.Write([]byte("STAT\r\n"))
+	if got := s.expect("211"); !strings.Contains(got, "Connected from "+ip) {
+		t.Fatalf("the session does not see the real client IP %s:\n%s", ip, got)
+	}
+	return s
+}
+
 func closed(t *testing.T, c net.Conn) bool {
 	c.SetReadDeadline(time.Now().Add(5 * time.Second))
 	_, err := c.Read(make([]byte, 1))
@@ -105,14 +119,7 @@ func TestRealClientIPThroughProxyHeaders(t *testing.T) {
 	ctrl, _ := startFTP(t, proxy.Options{Trusted: []netip.Prefix{netip.MustParsePrefix("127.0.0.100/32")}, Required: true})
 	client := &net.TCPAddr{IP: net.ParseIP("192.0.2.7"), Port: 40000}
 	c := dialVia(t, ctrl, "127.0.0.100", client, proxyproto.PROXY)
-	s := &session{t, c, bufio.NewReader(c)}
-	s.expect("220")
-	s.cmd("USER u", "331")
-	s.cmd("PASS p", "230")
-	s.c.Write([]byte("STAT\r\n"))
-	if got := s.expect("211"); !strings.Contains(got, "Connected from 192.0.2.7") {
-		t.Fatalf("the session does not see the real client IP:\n%s", got)
-	}
+	s := loginSeen(t, c, "192.0.2.7")
 	msg := s.cmd("EPSV", "229")
 	port := msg[strings.Index(msg, "(|||")+4 : strings.LastIndex(msg, "|)")]
 	data := "127.0.0.1:" + port
@@ -182,12 +189,5 @@ func TestProxyV1Header(t *testing.T) {
 	}
 	defer c.Close()
 	c.Write([]byte("PROXY TCP4 198.51.100.9 127.0.0.1 40000 21\r\n"))
-	s := &session{t, c, bufio.NewReader(c)}
-	s.expect("220")
-	s.cmd("USER u", "331")
-	s.cmd("PASS p", "230")
-	s.c.Write([]byte("STAT\r\n"))
-	if got := s.expect("211"); !strings.Contains(got, "Connected from 198.51.100.9") {
-		t.Fatalf("v1 header not used:\n%s", got)
-	}
+	loginSeen(t, c, "198.51.100.9")
 }
