@@ -10,6 +10,7 @@ require (
 	github.com/aws/smithy-go v1.28.9
 	github.com/jlaffaye/ftp v0.2.4
 	github.com/pires/go-proxyproto v0.15.0
+	github.com/redis/go-redis/v9 v9.23.0
 	github.com/versity/versitygw v1.8.0
 	golang.org/x/crypto v0.59.0
 	golang.org/x/sync v0.25.0
@@ -69,6 +70,7 @@ require (
 	github.com/valyala/bytebufferpool v1.0.0 // indirect
 	github.com/valyala/fasthttp v1.73.0 // indirect
 	github.com/zeebo/xxh3 v1.1.0 // indirect
+	go.uber.org/atomic v1.12.0 // indirect
 	golang.org/x/net v0.62.0 // indirect
 	golang.org/x/sys v0.50.0 // indirect
 	golang.org/x/text v0.44.0 // indirect

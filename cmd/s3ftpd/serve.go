@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"time"
 
 	"github.com/s3ftpd/s3ftpd/internal/auth"
 	"github.com/s3ftpd/s3ftpd/internal/config"
@@ -108,6 +109,17 @@ func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) err
 		MaxSessionsPerIP:   cfg.Limits.MaxSessionsPerIP,
 		LoginFailuresPerIP: cfg.Limits.LoginFailuresPerIP,
 	}
+	var cnode *clusterNode
+	if cfg.Cluster.Enabled() {
+		if cnode, err = joinCluster(cfg, pool, srv, nil, log); err != nil {
+			return err
+		}
+		defer func() {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			defer cancel()
+			cnode.leave(ctx) // after an early return; a drain has left already
+		}()
+	}
 	health := &ops.Health{Ready: files.Ping}
 	if cfg.Ops.Listen != "" {
 		stopOps, err := serveOps(cfg.Ops.Listen, health, log)
@@ -148,6 +160,9 @@ func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) err
 	defer cancel()
 	if err := srv.Shutdown(dctx); err != nil {
 		log.Warn("drain timed out; closed remaining sessions", "err", err)
+	}
+	if cnode != nil {
+		cnode.leave(dctx)
 	}
 	for range listeners {
 		if err := <-served; !errors.Is(err, ftp.ErrServerClosed) {

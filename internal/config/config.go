@@ -39,6 +39,8 @@ type Config struct {
 	DrainTimeout time.Duration `yaml:"drain_timeout"`
 	// TLS configures FTPS (tls.go).
 	TLS TLS `yaml:"tls"`
+	// Cluster: several nodes behind one load balancer (cluster.go).
+	Cluster Cluster `yaml:"cluster"`
 }
 
 // Passive configures PASV/EPSV (RFC 959, RFC 2428).

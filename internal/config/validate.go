@@ -44,6 +44,7 @@ func (c *Config) Validate() error {
 	v.log(c.Log)
 	v.lb(c)
 	v.tls(c)
+	v.cluster(c)
 	return errors.Join(v.errs...)
 }
 

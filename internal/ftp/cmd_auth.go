@@ -32,7 +32,7 @@ func (s *session) cmdPASS(arg string) {
 	}
 	user := s.user
 	s.user = ""
-	if s.srv.fails.blocked(s.client, time.Now()) {
+	if s.srv.loginBlocked(s) {
 		s.log.Warn("login refused: too many failed logins from this address", "user", user)
 		s.reply(421, "Too many failed logins from your address; try again later.")
 		s.conn.Close()
@@ -59,7 +59,7 @@ func (s *session) cmdPASS(arg string) {
 		return
 	}
 	s.failures++
-	s.srv.fails.failed(s.client, time.Now())
+	s.srv.loginFailed(s)
 	s.log.Warn("login failed", "user", user, "failures", s.failures)
 	select {
 	case <-time.After(s.srv.LoginFailDelay):

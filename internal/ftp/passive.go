@@ -40,6 +40,11 @@ type PortPool struct {
 	// TrustLB: load balancer addresses whose data connections (carrying
 	// no PROXY header) go to the one session waiting on that port.
 	TrustLB []netip.Prefix
+	// Foreign, if set, is given each data connection that no session of
+	// this process waits for, instead of refusing it: in a cluster the
+	// connection may belong to another node's PASV (it relays it). It
+	// owns c and runs in the connection's goroutine.
+	Foreign func(port int, c net.Conn)
 	Logger  *slog.Logger
 
 	mu      sync.Mutex
@@ -62,13 +67,13 @@ type reservation struct {
 }
 
 // Reserve picks a port on which client has nothing pending, round-robin
-// over the range. errNoPassivePort when each port already waits for a
+// over the range. ErrNoPassivePort when each port already waits for a
 // connection from this client or cannot be bound.
 func (p *PortPool) Reserve(_ context.Context, client netip.Addr) (PassiveListener, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
-		return nil, errNoPassivePort
+		return nil, ErrNoPassivePort
 	}
 	if p.ports == nil {
 		p.ports = map[int]*poolPort{}
@@ -92,7 +97,7 @@ func (p *PortPool) Reserve(_ context.Context, client netip.Addr) (PassiveListene
 		pp.waiting[client] = r
 		return r, nil
 	}
-	return nil, errNoPassivePort
+	return nil, ErrNoPassivePort
 }
 
 // open returns the port's listener, opening it on first use. p.mu is held.
@@ -165,6 +170,8 @@ func (p *PortPool) deliver(port int, pp *poolPort, c net.Conn) {
 	waiting := len(pp.waiting)
 	p.mu.Unlock()
 	switch {
+	case r == nil && p.Foreign != nil:
+		p.Foreign(port, c)
 	case viaLB:
 		p.Logger.Info("data connection from a trusted load balancer given to the only session waiting",
 			"port", port, "lb", src.String(), "client", r.client.String())
@@ -173,6 +180,24 @@ func (p *PortPool) deliver(port int, pp *poolPort, c net.Conn) {
 			"port", port, "from", src.String(), "waiting", waiting)
 		c.Close()
 	}
+}
+
+// Deliver hands c, a data connection from client that reached another
+// process (a cluster node relayed it), to the session of this process
+// waiting for client on port, exactly as if it had arrived here. False:
+// nobody waits; c is left to the caller.
+func (p *PortPool) Deliver(port int, client netip.Addr, c net.Conn) bool {
+	client = client.Unmap()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	pp := p.ports[port]
+	if pp == nil || pp.waiting[client] == nil {
+		return false
+	}
+	r := pp.waiting[client]
+	delete(pp.waiting, client)
+	r.conn <- c
+	return true
 }
 
 func (p *PortPool) trustedLB(ip netip.Addr) bool {

@@ -94,7 +94,7 @@ func replyFor(err error) (int, string) {
 		return 504, "Not supported by this server's storage."
 	case errors.Is(err, errNoDataConn):
 		return 425, "Use PORT, PASV, EPRT or EPSV first."
-	case errors.Is(err, errNoPassivePort):
+	case errors.Is(err, ErrNoPassivePort):
 		return 425, "No passive port is free for your address; try again later."
 	case errors.Is(err, errDataTimeout):
 		return 425, "Data connection was not opened in time."
@@ -113,17 +113,20 @@ func replyFor(err error) (int, string) {
 	}
 }
 
+// ErrNoPassivePort is what a PassiveProvider returns when no port is free
+// for the client (425).
+var ErrNoPassivePort = errors.New("no passive port free")
+
 // Errors of the protocol core itself.
 var (
-	errIsDir         = errors.New("is a directory")
-	errNotDir        = errors.New("not a directory")
-	errNoDataConn    = errors.New("no data connection set up")
-	errNoPassivePort = errors.New("no passive port free")
-	errDataTimeout   = errors.New("data connection timeout")
-	errDataConn      = errors.New("cannot open data connection")
-	errAborted       = errors.New("transfer aborted")
-	errDataLost      = errors.New("data connection lost")
-	errNoTLSReuse    = errors.New("data TLS session not resumed")
-	errBadRestart    = errors.New("REST offset does not match the stored size")
-	errDataTLS       = errors.New("data connection must use TLS")
+	errIsDir       = errors.New("is a directory")
+	errNotDir      = errors.New("not a directory")
+	errNoDataConn  = errors.New("no data connection set up")
+	errDataTimeout = errors.New("data connection timeout")
+	errDataConn    = errors.New("cannot open data connection")
+	errAborted     = errors.New("transfer aborted")
+	errDataLost    = errors.New("data connection lost")
+	errNoTLSReuse  = errors.New("data TLS session not resumed")
+	errBadRestart  = errors.New("REST offset does not match the stored size")
+	errDataTLS     = errors.New("data connection must use TLS")
 )

@@ -58,6 +58,9 @@ type Server struct {
 	// LoginFailuresPerIP failed logins from one IP within a minute make
 	// that IP's further attempts wait out the minute (421); 0: no limit.
 	LoginFailuresPerIP int
+	// Shared counts MaxSessionsPerIP and LoginFailuresPerIP across
+	// processes (a cluster); nil: this process alone.
+	Shared SharedCounts
 
 	once     sync.Once
 	cmds     map[string]command
@@ -221,6 +224,11 @@ func (s *Server) startSession(c net.Conn, implicitTLS bool) {
 			return
 		}
 		defer s.release(sess)
+		if !s.admitShared(sess) {
+			sess.refuse(421, "Too many connections from your address; try again later.")
+			return
+		}
+		defer s.releaseShared(sess)
 		sess.serve()
 	}()
 }

@@ -26,9 +26,11 @@ type session struct {
 	client netip.Addr    // real client IP (PROXY-derived behind a LB)
 	local  netip.Addr    // the address the client dialled (PROXY destination, else ours)
 	health bool          // a load balancer's health check (PROXY LOCAL)
-	log    *slog.Logger
-	ctx    context.Context
-	cancel context.CancelFunc
+	// sharedCounted: the session is in Server.Shared's per-IP count.
+	sharedCounted bool
+	log           *slog.Logger
+	ctx           context.Context
+	cancel        context.CancelFunc
 
 	wmu   sync.Mutex // serialises control writes
 	wfail bool

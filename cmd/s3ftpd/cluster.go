@@ -1,0 +1,113 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/s3ftpd/s3ftpd/internal/cluster"
+	"github.com/s3ftpd/s3ftpd/internal/config"
+	"github.com/s3ftpd/s3ftpd/internal/ftp"
+)
+
+// newRedis builds the registry's client from cluster.redis.
+func newRedis(r config.Redis) redis.UniversalClient {
+	o := &redis.UniversalOptions{
+		Addrs: r.Addrs, MasterName: r.MasterName, Username: r.Username, Password: r.Password, DB: r.DB,
+		// A session never waits long for the registry (cluster.redisTimeout
+		// bounds each call too); go-redis retries a failed command once.
+		DialTimeout: 2 * time.Second, ReadTimeout: time.Second, WriteTimeout: time.Second, MaxRetries: 1,
+		ContextTimeoutEnabled: true,
+	}
+	if r.TLS {
+		o.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+	}
+	return redis.NewUniversalClient(o)
+}
+
+// clusterNode is this process's part of a cluster, as wired.
+type clusterNode struct {
+	node     *cluster.Node
+	registry *cluster.Registry
+	rdb      redis.UniversalClient
+	relay    net.Listener
+	stopRun  context.CancelFunc
+	ran      chan struct{}
+	left     sync.Once
+}
+
+// joinCluster makes pool and srv cluster-aware (the passive registry, the
+// relay, shared per-IP limits) and starts the node's announcements.
+func joinCluster(cfg config.Config, pool *ftp.PortPool, srv *ftp.Server, onLost func(context.Context, string) error, log *slog.Logger) (*clusterNode, error) {
+	cl := cfg.Cluster
+	secret, err := cl.SecretBytes()
+	if err != nil {
+		return nil, fmt.Errorf("cluster.secret_file: %w", err)
+	}
+	id := cl.NodeID
+	if id == "" {
+		if id, err = os.Hostname(); err != nil {
+			return nil, fmt.Errorf("cluster.node_id: not set and no host name: %w", err)
+		}
+	}
+	relay, err := net.Listen("tcp", cl.RelayListen)
+	if err != nil {
+		return nil, fmt.Errorf("cluster.relay_listen: %w", err)
+	}
+	rdb := newRedis(cl.Redis)
+	node, err := cluster.New(cluster.Options{
+		NodeID: id, Advertise: cl.AdvertiseAddr(), Secret: secret, Redis: rdb, Prefix: cl.Redis.Prefix,
+		ClaimTTL: cfg.Timeouts.DataAccept + 5*time.Second, Version: version(), Sessions: srv.Sessions,
+		OnNodeLost: onLost, Logger: log,
+	})
+	if err != nil {
+		relay.Close()
+		rdb.Close()
+		return nil, err
+	}
+	pctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	if err := rdb.Ping(pctx).Err(); err != nil {
+		// Start anyway: a node serves its own data connections without
+		// the registry, and recovers by itself when Redis answers.
+		log.Error("cluster registry (Redis) unreachable at start; serving this node's own passive connections only until it answers",
+			"addrs", cl.Redis.Addrs, "err", err)
+	}
+	cancel()
+	c := &clusterNode{node: node, registry: cluster.NewRegistry(node, pool), rdb: rdb, relay: relay, ran: make(chan struct{})}
+	srv.Passive = c.registry
+	srv.Shared = node.Counts(time.Minute)
+	go c.registry.ServeRelay(relay)
+	var rctx context.Context
+	rctx, c.stopRun = context.WithCancel(context.Background())
+	go func() { defer close(c.ran); node.Run(rctx) }()
+	log.Info("joined cluster", "node", id, "instance", node.Instance(), "relay", relay.Addr().String(),
+		"advertise", cl.AdvertiseAddr(), "redis", cl.Redis.Addrs)
+	return c, nil
+}
+
+// leave waits for relays in flight (other nodes' transfers) until ctx
+// ends, then leaves the cluster.
+func (c *clusterNode) leave(ctx context.Context) {
+	c.left.Do(func() {
+		c.registry.Shutdown(ctx)
+		c.relay.Close()
+		c.stopRun()
+		<-c.ran
+		c.rdb.Close()
+	})
+}
+
+func version() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+		return bi.Main.Version
+	}
+	return "dev"
+}

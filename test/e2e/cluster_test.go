@@ -1,0 +1,176 @@
+package e2e
+
+import (
+	"bytes"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	client "github.com/jlaffaye/ftp"
+)
+
+const relayedLine = "data connection relayed to the node that owns its PASV"
+
+// TestClusterClients: 60 sessions from 60 client IPs through a round-robin
+// LB over three nodes upload, list and download byte-exact with curl, lftp
+// and a Go client, over EPSV and PASV, plain and PROT P (with TLS session
+// reuse required, the default); most data connections land on a node that
+// did not answer their PASV and are relayed.
+func TestClusterClients(t *testing.T) {
+	curl := requireTool(t, "curl")
+	lftp := requireTool(t, "lftp")
+	e := startCluster(t, clusterOptions{})
+	dir := t.TempDir()
+
+	const sessions = 60
+	errs := make(chan error, sessions)
+	sem := make(chan struct{}, 6)
+	var wg sync.WaitGroup
+	for i := range sessions {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			name := fmt.Sprintf("c%02d.bin", i)
+			data := make([]byte, 50_000+i*3_001)
+			rand.Read(data)
+			src := filepath.Join(dir, name)
+			os.WriteFile(src, data, 0o600)
+			ip := clientIP(i)
+			tlsOn, pasv := i%4 >= 2, i%2 == 1
+			var err error
+			switch i % 3 {
+			case 0:
+				err = e.goSession(ip, name, data, tlsOn, pasv)
+			case 1:
+				err = e.curlSession(curl, ip, src, name, data, tlsOn, pasv, dir)
+			case 2:
+				err = e.lftpSession(lftp, ip, src, name, data, tlsOn, dir)
+			}
+			if err != nil {
+				errs <- fmt.Errorf("session %d (%s, tls %v, pasv %v): %w", i, ip, tlsOn, pasv, err)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	logs := e.logs()
+	relayed := strings.Count(logs, relayedLine)
+	transfers := strings.Count(logs, "msg=transfer ")
+	t.Logf("%d data connections, %d relayed by a node other than the owner", transfers, relayed)
+	if transfers < sessions*2 || relayed*2 < transfers {
+		t.Errorf("want most of the %d data connections relayed, got %d", transfers, relayed)
+	}
+	for _, n := range e.nodes {
+		if !strings.Contains(n.out.String(), relayedLine) {
+			t.Errorf("%s relayed nothing: the LB did not spread data connections", n.id)
+		}
+	}
+}
+
+func (e *clusterEnv) tlsConfig() *tls.Config {
+	pem, _ := os.ReadFile(e.certFile)
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(pem)
+	return &tls.Config{RootCAs: roots, ServerName: clusterLBIP, ClientSessionCache: tls.NewLRUClientSessionCache(4)}
+}
+
+// goSession: STOR, LIST, RETR with github.com/jlaffaye/ftp.
+func (e *clusterEnv) goSession(ip, name string, data []byte, tlsOn, pasv bool) error {
+	d := net.Dialer{Timeout: 10 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}
+	opts := []client.DialOption{client.DialWithDialer(d), client.DialWithTimeout(30 * time.Second), client.DialWithDisabledEPSV(pasv)}
+	if tlsOn {
+		opts = append(opts, client.DialWithExplicitTLS(e.tlsConfig()))
+	}
+	c, err := client.Dial(e.Ctrl, opts...)
+	if err != nil {
+		return err
+	}
+	defer c.Quit()
+	if err := c.Login("demo", "demo"); err != nil {
+		return err
+	}
+	if err := c.Stor(name, bytes.NewReader(data)); err != nil {
+		return fmt.Errorf("STOR: %w", err)
+	}
+	entries, err := c.List("/")
+	if err != nil {
+		return fmt.Errorf("LIST: %w", err)
+	}
+	found := false
+	for _, en := range entries {
+		found = found || (en.Name == name && en.Size == uint64(len(data)))
+	}
+	if !found {
+		return fmt.Errorf("LIST does not show %s with %d bytes", name, len(data))
+	}
+	r, err := c.Retr(name)
+	if err != nil {
+		return fmt.Errorf("RETR: %w", err)
+	}
+	got, err := io.ReadAll(r)
+	r.Close()
+	if err != nil || !bytes.Equal(got, data) {
+		return fmt.Errorf("RETR: %d bytes, err %v: content differs", len(got), err)
+	}
+	return nil
+}
+
+func (e *clusterEnv) curlSession(curl, ip, src, name string, data []byte, tlsOn, pasv bool, dir string) error {
+	args := []string{"-sS", "--user", "demo:demo", "--max-time", "60", "--interface", ip}
+	if tlsOn {
+		args = append(args, "--ssl-reqd", "--cacert", e.certFile)
+	}
+	if pasv {
+		args = append(args, "--disable-epsv")
+	}
+	base := "ftp://" + e.Ctrl + "/"
+	if out, err := run(e.t, time.Minute, nil, curl, append(args, "-T", src, base+name)...); err != nil {
+		return fmt.Errorf("curl upload: %v\n%s", err, out)
+	}
+	if out, err := run(e.t, time.Minute, nil, curl, append(args, "-l", base)...); err != nil || !strings.Contains(out, name) {
+		return fmt.Errorf("curl list: %v\n%s", err, out)
+	}
+	back := filepath.Join(dir, name+".curl")
+	if out, err := run(e.t, time.Minute, nil, curl, append(args, "-o", back, base+name)...); err != nil {
+		return fmt.Errorf("curl download: %v\n%s", err, out)
+	}
+	if got, _ := os.ReadFile(back); !bytes.Equal(got, data) {
+		return fmt.Errorf("curl download differs (%d bytes)", len(got))
+	}
+	return nil
+}
+
+// lftpSession uses PASV (lftp's EPSV is off here, as many sites set it).
+func (e *clusterEnv) lftpSession(lftp, ip, src, name string, data []byte, tlsOn bool, dir string) error {
+	back := filepath.Join(dir, name+".lftp")
+	cmds := []string{"set net:max-retries 1", "set net:timeout 20", "set cmd:fail-exit yes",
+		"set ftp:prefer-epsv no", "set net:socket-bind-ipv4 " + ip}
+	if tlsOn {
+		cmds = append(cmds, "set ftp:ssl-force true", "set ftp:ssl-protect-data true", "set ssl:ca-file "+e.certFile)
+	} else {
+		cmds = append(cmds, "set ftp:ssl-allow no")
+	}
+	cmds = append(cmds, "open -u demo,demo ftp://"+e.Ctrl, "put "+src+" -o "+name, "cls -l "+name, "get "+name+" -o "+back)
+	out, err := run(e.t, time.Minute, nil, lftp, "-c", strings.Join(cmds, "; "))
+	if err != nil {
+		return fmt.Errorf("lftp: %v\n%s", err, out)
+	}
+	if got, _ := os.ReadFile(back); !bytes.Equal(got, data) {
+		return fmt.Errorf("lftp download differs (%d bytes)\n%s", len(got), out)
+	}
+	return nil
+}
