@@ -53,8 +53,9 @@ type clusterNodeProc struct {
 }
 
 type clusterOptions struct {
-	nodes int
-	extra string // YAML added to every node's config
+	nodes      int
+	extra      string        // YAML added to every node's config
+	dataAccept time.Duration // timeouts.data_accept; default 10s
 }
 
 func startCluster(t *testing.T, o clusterOptions) *clusterEnv {
@@ -64,6 +65,9 @@ func startCluster(t *testing.T, o clusterOptions) *clusterEnv {
 	gw := requireTool(t, "versitygw")
 	if o.nodes == 0 {
 		o.nodes = 3
+	}
+	if o.dataAccept == 0 {
+		o.dataAccept = 10 * time.Second
 	}
 	e := &clusterEnv{t: t, redisDir: t.TempDir()}
 	e.redisPort = freePort(t)
@@ -108,7 +112,7 @@ tls:
   key_file: %q
 timeouts:
   login_fail_delay: 10ms
-  data_accept: 10s
+  data_accept: %s
 cluster:
   node_id: %s
   relay_listen: "%s:%d"
@@ -116,7 +120,7 @@ cluster:
   redis:
     addrs: ["127.0.0.1:%d"]
 %s`, n.ip, e.ctrlPort, e.pasvFirst, e.pasvFirst+9, clusterLBIP, e.bucket, e.s3, e.certFile, keyFile,
-			n.id, n.ip, n.relay, clusterSecret, e.redisPort, o.extra)
+			o.dataAccept, n.id, n.ip, n.relay, clusterSecret, e.redisPort, o.extra)
 		n.cfg = filepath.Join(t.TempDir(), "s3ftpd.yaml")
 		if err := os.WriteFile(n.cfg, []byte(cfg), 0o600); err != nil {
 			t.Fatal(err)

@@ -174,3 +174,117 @@ func (e *clusterEnv) lftpSession(lftp, ip, src, name string, data []byte, tlsOn 
 	}
 	return nil
 }
+
+// TestClusterRedisOutage: with redis-server stopped, sessions go on; a
+// data connection that lands on its own node works, one that lands on
+// another node fails (425) with a log line naming the registry; nothing
+// acknowledged is lost; after redis-server starts again every transfer
+// works by itself.
+func TestClusterRedisOutage(t *testing.T) {
+	e := startCluster(t, clusterOptions{dataAccept: 3 * time.Second})
+	const n = 9
+	e.stopRedis()
+	stored := map[string][]byte{}
+	var refused int
+	for i := range n {
+		name := fmt.Sprintf("down%d.bin", i)
+		data := make([]byte, 20_000+i)
+		rand.Read(data)
+		err := e.goSession(clientIP(100+i), name, data, false, i%2 == 0)
+		switch {
+		case err == nil:
+			stored[name] = data
+		case strings.Contains(err.Error(), "425"):
+			refused++
+		default:
+			t.Errorf("session %d with Redis down: %v (want success or 425)", i, err)
+		}
+	}
+	t.Logf("Redis down: %d of %d sessions completed, %d got 425", len(stored), n, refused)
+	if !strings.Contains(e.logs(), "cluster registry (Redis) unreachable") {
+		t.Error("no log line says the registry is unreachable")
+	}
+	if refused > 0 && !strings.Contains(e.logs(), "the cluster registry is unreachable, cannot find its owner") {
+		t.Error("a relayed data connection failed without saying why")
+	}
+
+	e.restartRedis()
+	time.Sleep(3 * time.Second) // every node reconnects and announces again
+	for i := range n {
+		name := fmt.Sprintf("up%d.bin", i)
+		data := make([]byte, 20_000+i)
+		rand.Read(data)
+		if err := e.goSession(clientIP(120+i), name, data, i%3 == 0, i%2 == 0); err != nil {
+			t.Errorf("session %d after Redis returned: %v", i, err)
+		}
+	}
+	// What was acknowledged while Redis was down is there, byte-exact.
+	for name, data := range stored {
+		if got := e.download(clientIP(140), name); !bytes.Equal(got, data) {
+			t.Errorf("%s stored while Redis was down: %d bytes back, want %d", name, len(got), len(data))
+		}
+	}
+	if !strings.Contains(e.logs(), "cluster registry (Redis) reachable again") {
+		t.Error("no log line says the registry is back")
+	}
+}
+
+func (e *clusterEnv) download(ip, name string) []byte {
+	e.t.Helper()
+	d := net.Dialer{Timeout: 10 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}
+	c, err := client.Dial(e.Ctrl, client.DialWithDialer(d), client.DialWithTimeout(30*time.Second))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer c.Quit()
+	if err := c.Login("demo", "demo"); err != nil {
+		e.t.Fatal(err)
+	}
+	r, err := c.Retr(name)
+	if err != nil {
+		e.t.Errorf("RETR %s: %v", name, err)
+		return nil
+	}
+	defer r.Close()
+	b, _ := io.ReadAll(r)
+	return b
+}
+
+// TestClusterLoginFailuresAcrossNodes: login_failures_per_ip counts over
+// the whole cluster: the 6th failure from one IP is refused whichever node
+// the LB picks, while another IP still logs in.
+func TestClusterLoginFailuresAcrossNodes(t *testing.T) {
+	e := startCluster(t, clusterOptions{extra: "limits:\n  login_failures_per_ip: 5\n"})
+	attempt := func(ip, pw string) error {
+		d := net.Dialer{Timeout: 10 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}
+		c, err := client.Dial(e.Ctrl, client.DialWithDialer(d), client.DialWithTimeout(20*time.Second))
+		if err != nil {
+			return err
+		}
+		defer c.Quit()
+		return c.Login("demo", pw)
+	}
+	attacker := clientIP(200)
+	for i := 1; i <= 5; i++ {
+		if err := attempt(attacker, "wrong"); err == nil || !strings.Contains(err.Error(), "530") {
+			t.Fatalf("failure %d: %v, want 530", i, err)
+		}
+	}
+	for i := 6; i <= 8; i++ {
+		if err := attempt(attacker, "demo"); err == nil || !strings.Contains(err.Error(), "421") {
+			t.Fatalf("attempt %d after 5 failures: %v, want 421 (even with the right password)", i, err)
+		}
+	}
+	spread := 0
+	for _, n := range e.nodes {
+		if strings.Contains(n.out.String(), "login failed") {
+			spread++
+		}
+	}
+	if spread < 2 {
+		t.Errorf("failures landed on %d node(s): the LB did not spread them, the test proves nothing", spread)
+	}
+	if err := attempt(clientIP(201), "demo"); err != nil {
+		t.Errorf("another IP cannot log in: %v", err)
+	}
+}
