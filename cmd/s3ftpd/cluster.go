@@ -44,9 +44,10 @@ type clusterNode struct {
 	left     sync.Once
 }
 
-// joinCluster makes pool and srv cluster-aware (the passive registry, the
-// relay, shared per-IP limits) and starts the node's announcements.
-func joinCluster(cfg config.Config, pool *ftp.PortPool, srv *ftp.Server, onLost func(context.Context, string) error, log *slog.Logger) (*clusterNode, error) {
+// newClusterNode connects to the registry and opens the relay listener;
+// attach then makes the FTP server cluster-aware. onLost is run for a
+// lost node (its uploads become resumable); sessions counts this node's.
+func newClusterNode(cfg config.Config, sessions func() int, onLost func(context.Context, string) error, log *slog.Logger) (*clusterNode, error) {
 	cl := cfg.Cluster
 	secret, err := cl.SecretBytes()
 	if err != nil {
@@ -65,7 +66,7 @@ func joinCluster(cfg config.Config, pool *ftp.PortPool, srv *ftp.Server, onLost 
 	rdb := newRedis(cl.Redis)
 	node, err := cluster.New(cluster.Options{
 		NodeID: id, Advertise: cl.AdvertiseAddr(), Secret: secret, Redis: rdb, Prefix: cl.Redis.Prefix,
-		ClaimTTL: cfg.Timeouts.DataAccept + 5*time.Second, Version: version(), Sessions: srv.Sessions,
+		ClaimTTL: cfg.Timeouts.DataAccept + 5*time.Second, Version: version(), Sessions: sessions,
 		OnNodeLost: onLost, Logger: log,
 	})
 	if err != nil {
@@ -81,26 +82,33 @@ func joinCluster(cfg config.Config, pool *ftp.PortPool, srv *ftp.Server, onLost 
 			"addrs", cl.Redis.Addrs, "err", err)
 	}
 	cancel()
-	c := &clusterNode{node: node, registry: cluster.NewRegistry(node, pool), rdb: rdb, relay: relay, ran: make(chan struct{})}
+	log.Info("joining cluster", "node", id, "instance", node.Instance(), "relay", relay.Addr().String(),
+		"advertise", cl.AdvertiseAddr(), "redis", cl.Redis.Addrs)
+	return &clusterNode{node: node, rdb: rdb, relay: relay, ran: make(chan struct{})}, nil
+}
+
+// attach puts the passive registry and the shared per-IP counts into srv,
+// starts the relay listener and the node's announcements.
+func (c *clusterNode) attach(pool *ftp.PortPool, srv *ftp.Server) {
+	c.registry = cluster.NewRegistry(c.node, pool)
 	srv.Passive = c.registry
-	srv.Shared = node.Counts(time.Minute)
-	go c.registry.ServeRelay(relay)
+	srv.Shared = c.node.Counts(time.Minute)
+	go c.registry.ServeRelay(c.relay)
 	var rctx context.Context
 	rctx, c.stopRun = context.WithCancel(context.Background())
-	go func() { defer close(c.ran); node.Run(rctx) }()
-	log.Info("joined cluster", "node", id, "instance", node.Instance(), "relay", relay.Addr().String(),
-		"advertise", cl.AdvertiseAddr(), "redis", cl.Redis.Addrs)
-	return c, nil
+	go func() { defer close(c.ran); c.node.Run(rctx) }()
 }
 
 // leave waits for relays in flight (other nodes' transfers) until ctx
 // ends, then leaves the cluster.
 func (c *clusterNode) leave(ctx context.Context) {
 	c.left.Do(func() {
-		c.registry.Shutdown(ctx)
+		if c.registry != nil {
+			c.registry.Shutdown(ctx)
+			c.stopRun()
+			<-c.ran
+		}
 		c.relay.Close()
-		c.stopRun()
-		<-c.ran
 		c.rdb.Close()
 	})
 }

@@ -51,11 +51,34 @@ func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) err
 	// Runs before the embedded store's Close (defers run last-in first-out):
 	// idle keep-alive connections would hold its shutdown for 10 s.
 	defer s3fs.CloseIdleConnections(client)
-	files, err := s3fs.New(client, s3fs.Options{
+	// In a cluster the node exists before the store (which records its
+	// uploads there) and joins the FTP server once that exists.
+	var cnode *clusterNode
+	var files *s3fs.Store
+	var srv *ftp.Server
+	if cfg.Cluster.Enabled() {
+		sessions := func() int { return srv.Sessions() } // announced only after attach
+		onLost := func(ctx context.Context, instance string) error {
+			return cnode.node.AdoptUploads(ctx, instance, files.Adopt)
+		}
+		if cnode, err = newClusterNode(cfg, sessions, onLost, log); err != nil {
+			return err
+		}
+		defer func() {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			defer cancel()
+			cnode.leave(ctx) // after an early return; a drain has left already
+		}()
+	}
+	var peers s3fs.Peers
+	if cnode != nil {
+		peers = cnode.node
+	}
+	files, err = s3fs.New(client, s3fs.Options{
 		Bucket: bucket, Prefix: prefix, PartSize: int64(cfg.Store.S3.PartSize),
 		Concurrency: cfg.Store.S3.Concurrency, BufferBudget: int64(cfg.Store.S3.BufferBudget), Logger: log,
 		Object:       s3fs.ObjectOptions(cfg.Store.S3.Object),
-		ResumeWindow: cfg.Uploads.ResumeWindow, NonAtomic: !cfg.Uploads.Atomic,
+		ResumeWindow: cfg.Uploads.ResumeWindow, NonAtomic: !cfg.Uploads.Atomic, Peers: peers,
 	})
 	if err != nil {
 		return err
@@ -95,7 +118,7 @@ func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	srv := &ftp.Server{
+	srv = &ftp.Server{
 		Auth:               authn,
 		Passive:            pool,
 		PassiveIP:          pasvIP,
@@ -109,16 +132,8 @@ func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) err
 		MaxSessionsPerIP:   cfg.Limits.MaxSessionsPerIP,
 		LoginFailuresPerIP: cfg.Limits.LoginFailuresPerIP,
 	}
-	var cnode *clusterNode
-	if cfg.Cluster.Enabled() {
-		if cnode, err = joinCluster(cfg, pool, srv, nil, log); err != nil {
-			return err
-		}
-		defer func() {
-			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-			defer cancel()
-			cnode.leave(ctx) // after an early return; a drain has left already
-		}()
+	if cnode != nil {
+		cnode.attach(pool, srv)
 	}
 	health := &ops.Health{Ready: files.Ping}
 	if cfg.Ops.Listen != "" {

@@ -55,16 +55,6 @@ func (n *Node) TryLock(ctx context.Context, name string, ttl time.Duration) (unl
 	}, true, nil
 }
 
-// SweepGate is TryLock for the partial-upload janitor: one node sweeps a
-// prefix at a time; the others skip that round. With Redis unreachable
-// nobody sweeps: without the member list a sweep could not tell a live
-// node's uploads from a lost one's.
-func (n *Node) SweepGate(name string) func(ctx context.Context) (func(), bool) {
-	return func(ctx context.Context) (func(), bool) {
-		unlock, ok, err := n.TryLock(ctx, "janitor:"+name, 2*time.Minute)
-		if err != nil || !ok {
-			return nil, false
-		}
-		return unlock, true
-	}
-}
+// sweepTTL is the janitor lock's lifetime; it is renewed while a sweep
+// runs, so a holder that dies frees it within this.
+func (n *Node) sweepTTL() time.Duration { return time.Minute }

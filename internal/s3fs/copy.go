@@ -150,7 +150,7 @@ func (s *Store) copyMultipart(ctx context.Context, src, dst string, size int64, 
 		return err
 	}
 	mp := newMultipart(aws.ToString(created.UploadId), algo, true, s.concurrency)
-	s.live.addID(mp.id)
+	s.live.addID("", mp.id)
 	defer s.live.removeID(mp.id)
 
 	partSize := max(s.copyPartMin, (size+MaxParts-1)/MaxParts)

@@ -66,15 +66,29 @@ type SweepStats struct {
 	Errors  int // requests that failed (retried next sweep)
 }
 
-// Sweep runs the janitor once.
+// Sweep runs the janitor once. With Peers, only one process sweeps at a
+// time, and the uploads other live processes have open are left alone.
 func (s *Store) Sweep(ctx context.Context) SweepStats {
 	var st SweepStats
-	s.sweepUploads(ctx, &st)
+	others := map[string]bool{}
+	if s.peers != nil {
+		unlock, ok := s.peers.SweepLock(ctx)
+		if !ok {
+			return st
+		}
+		defer unlock()
+		var err error
+		if others, err = s.peers.OthersRunning(ctx); err != nil {
+			s.log.Warn("janitor: skipped: cannot tell which uploads other nodes have open", "err", err)
+			return st
+		}
+	}
+	s.sweepUploads(ctx, others, &st)
 	s.sweepMarkers(ctx, &st)
 	return st
 }
 
-func (s *Store) sweepUploads(ctx context.Context, st *SweepStats) {
+func (s *Store) sweepUploads(ctx context.Context, others map[string]bool, st *SweepStats) {
 	cutoff := s.now().Add(-s.expiry())
 	in := &s3.ListMultipartUploadsInput{Bucket: aws.String(s.bucket)}
 	if s.prefix != "" {
@@ -90,7 +104,7 @@ func (s *Store) sweepUploads(ctx context.Context, st *SweepStats) {
 		for _, up := range out.Uploads {
 			seen++
 			key, id := aws.ToString(up.Key), aws.ToString(up.UploadId)
-			if s.live.hasID(id) || strings.HasPrefix(key, s.partialRoot+"/") {
+			if s.live.hasID(id) || others[id] || strings.HasPrefix(key, s.partialRoot+"/") {
 				continue
 			}
 			s.sweepUpload(ctx, key, id, aws.ToTime(up.Initiated), cutoff, st)

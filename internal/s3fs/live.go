@@ -10,14 +10,19 @@ import (
 // and PartialSize waits for a closing upload of the same name, so that a
 // client that reconnects right after a broken transfer sees the partial
 // that transfer is leaving.
+//
+// With Peers (a cluster), each multipart upload id that comes into use or
+// goes out of it is recorded there too, outside the lock.
 type liveUploads struct {
 	mu    sync.Mutex
 	byKey map[string]map[*upload]struct{}
-	ids   map[string]int // multipart upload ids in use
+	ids   map[string]int    // multipart upload ids in use
+	keys  map[string]string // their keys, for peers
+	peers Peers
 }
 
-func newLiveUploads() *liveUploads {
-	return &liveUploads{byKey: map[string]map[*upload]struct{}{}, ids: map[string]int{}}
+func newLiveUploads(peers Peers) *liveUploads {
+	return &liveUploads{byKey: map[string]map[*upload]struct{}{}, ids: map[string]int{}, keys: map[string]string{}, peers: peers}
 }
 
 func (l *liveUploads) add(u *upload) {
@@ -34,31 +39,44 @@ func (l *liveUploads) add(u *upload) {
 // remove forgets u and the multipart upload id it used ("" for none).
 func (l *liveUploads) remove(u *upload, id string) {
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	if set := l.byKey[u.key]; set != nil {
 		delete(set, u)
 		if len(set) == 0 {
 			delete(l.byKey, u.key)
 		}
 	}
+	l.mu.Unlock()
 	if id != "" {
-		if l.ids[id]--; l.ids[id] <= 0 {
-			delete(l.ids, id)
-		}
+		l.removeID(id)
 	}
 }
 
-func (l *liveUploads) addID(id string) {
+// addID marks multipart upload id (of key; "" for a copy's, which is not
+// resumable) in use.
+func (l *liveUploads) addID(key, id string) {
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	l.ids[id]++
+	first := l.ids[id] == 1 && key != ""
+	if first {
+		l.keys[id] = key
+	}
+	l.mu.Unlock()
+	if first && l.peers != nil {
+		l.peers.UploadStarted(key, id)
+	}
 }
 
 func (l *liveUploads) removeID(id string) {
 	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.ids[id]--; l.ids[id] <= 0 {
+	l.ids[id]--
+	key, last := l.keys[id], l.ids[id] <= 0
+	if last {
 		delete(l.ids, id)
+		delete(l.keys, id)
+	}
+	l.mu.Unlock()
+	if last && key != "" && l.peers != nil {
+		l.peers.UploadEnded(key, id)
 	}
 }
 

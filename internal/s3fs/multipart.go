@@ -137,7 +137,7 @@ func (u *upload) start() error {
 	u.ownMP = true
 	u.startDirCheck()
 	u.sha = nil // the object will not be one PutObject
-	u.s.live.addID(u.mp.id)
+	u.s.live.addID(u.key, u.mp.id)
 	return nil
 }
 

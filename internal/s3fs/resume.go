@@ -99,7 +99,7 @@ func (f *fsys) resumePartial(ctx context.Context, name, key string, p *partialSt
 		u.mp.parts = p.parts
 		u.sent, u.total = int32(len(p.parts)), p.partsBytes
 		u.sha = nil
-		f.s.live.addID(p.uploadID)
+		f.s.live.addID(u.key, p.uploadID)
 	}
 	err := func() error {
 		switch {

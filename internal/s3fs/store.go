@@ -63,7 +63,9 @@ type Options struct {
 	// (vsftpd's behaviour) instead of keeping the old object. A partial is
 	// kept only when that store fails.
 	NonAtomic bool
-	Logger    *slog.Logger
+	// Peers: the other processes on this bucket (a cluster); nil: none.
+	Peers  Peers
+	Logger *slog.Logger
 }
 
 // Store is one bucket (and prefix) shared by every user's FS.
@@ -83,6 +85,7 @@ type Store struct {
 	resumeWindow time.Duration
 	nonAtomic    bool
 	live         *liveUploads
+	peers        Peers
 	partialRoot  string           // key prefix of partial markers (partial.go)
 	now          func() time.Time // the janitor's clock (tests move it)
 
@@ -139,7 +142,8 @@ func New(client *s3.Client, o Options) (*Store, error) {
 		object:        o.Object,
 		resumeWindow:  o.ResumeWindow,
 		nonAtomic:     o.NonAtomic,
-		live:          newLiveUploads(),
+		live:          newLiveUploads(o.Peers),
+		peers:         o.Peers,
 		partialRoot:   joinKey(prefix, partialDir),
 		now:           time.Now,
 	}

@@ -288,3 +288,87 @@ func TestClusterLoginFailuresAcrossNodes(t *testing.T) {
 		t.Errorf("another IP cannot log in: %v", err)
 	}
 }
+
+// TestClusterNodeLoss: kill -9 of one node in the middle of 20 uploads
+// loses only the transfers that ran through it; within seconds the other
+// nodes make its interrupted uploads resumable, and each client resumes
+// through the LB (curl -C -: SIZE + APPE), sends only the rest and ends
+// byte-exact.
+func TestClusterNodeLoss(t *testing.T) {
+	curl := requireTool(t, "curl")
+	e := startCluster(t, clusterOptions{})
+	dir := t.TempDir()
+	const uploads = 20
+	type result struct {
+		name, src string
+		data      []byte
+		err       error
+	}
+	results := make([]result, uploads)
+	var wg sync.WaitGroup
+	for i := range uploads {
+		name := fmt.Sprintf("big%02d.bin", i)
+		src, data := randomFile(t, dir, name, 10<<20+i*1000)
+		results[i] = result{name: name, src: src, data: data}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			out, err := run(t, 2*time.Minute, nil, curl, "-sS", "--user", "demo:demo", "--interface", clientIP(30+i),
+				"--limit-rate", "2M", "-T", src, "ftp://"+e.Ctrl+"/"+name)
+			if err != nil {
+				results[i].err = fmt.Errorf("%v: %s", err, out)
+			}
+		}()
+	}
+	time.Sleep(3500 * time.Millisecond)
+	victim := e.nodes[1]
+	if err := victim.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	failed := 0
+	for _, r := range results {
+		if r.err != nil {
+			failed++
+		}
+	}
+	t.Logf("kill -9 of %s: %d of %d uploads failed", victim.id, failed, uploads)
+	if failed == 0 || failed == uploads {
+		t.Fatalf("%d of %d uploads failed: want only the killed node's", failed, uploads)
+	}
+	// The survivors notice the lost node and make its uploads resumable.
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(e.logs(), "upload of a lost node made resumable") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no node adopted the lost node's uploads:\n%s", e.logs())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	time.Sleep(time.Second) // the rest of its uploads
+	resumedLess := 0
+	for i, r := range results {
+		if r.err == nil {
+			continue
+		}
+		out, err := run(t, 2*time.Minute, nil, curl, "-sS", "--user", "demo:demo", "--interface", clientIP(60+i),
+			"-C", "-", "-T", r.src, "-w", "sent=%{size_upload}\n", "ftp://"+e.Ctrl+"/"+r.name)
+		if err != nil {
+			t.Errorf("resume of %s: %v\n%s", r.name, err, out)
+			continue
+		}
+		var sent int
+		fmt.Sscanf(out[strings.LastIndex(out, "sent=")+5:], "%d", &sent)
+		if sent < len(r.data) {
+			resumedLess++
+		}
+		t.Logf("%s: resumed, sent %d of %d bytes", r.name, sent, len(r.data))
+	}
+	if resumedLess == 0 {
+		t.Error("no resume sent less than the whole file: nothing was resumable")
+	}
+	for _, r := range results {
+		if got := e.download(clientIP(90), r.name); !bytes.Equal(got, r.data) {
+			t.Errorf("%s: %d bytes back, want %d byte-exact", r.name, len(got), len(r.data))
+		}
+	}
+}
