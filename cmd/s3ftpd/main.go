@@ -3,6 +3,7 @@
 //	s3ftpd                      embedded S3-compatible store, demo/demo on 127.0.0.1:2121
 //	s3ftpd --config FILE        as configured (see README)
 //	s3ftpd hash-password        read a password on stdin, print its bcrypt hash
+//	s3ftpd cluster status --config FILE   the cluster's nodes, sessions, pending PASVs
 package main
 
 import (
@@ -32,6 +33,9 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) > 0 && args[0] == "hash-password" {
 		return hashPassword(stdin, stdout)
 	}
+	if len(args) > 0 && args[0] == "cluster" {
+		return clusterStatus(args[1:], stdout, stderr)
+	}
 	fl := flag.NewFlagSet("s3ftpd", flag.ContinueOnError)
 	fl.SetOutput(stderr)
 	cfgPath := fl.String("config", "", "YAML config file (default: embedded store, user demo/demo)")
@@ -39,7 +43,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		return err
 	}
 	if fl.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q (commands: hash-password)", fl.Arg(0))
+		return fmt.Errorf("unexpected argument %q (commands: hash-password, cluster status)", fl.Arg(0))
 	}
 	cfg := config.Default()
 	if *cfgPath != "" {

@@ -79,6 +79,14 @@ func TestClusterClients(t *testing.T) {
 			t.Errorf("%s relayed nothing: the LB did not spread data connections", n.id)
 		}
 	}
+	// An operator's view: every node live.
+	out := mustRun(t, 30*time.Second, nil, binary, "cluster", "status", "--config", e.nodes[0].cfg)
+	for _, n := range e.nodes {
+		if !strings.Contains(out, n.id+"  live") {
+			t.Errorf("cluster status does not list %s as live:\n%s", n.id, out)
+		}
+	}
+	t.Logf("s3ftpd cluster status:\n%s", out)
 }
 
 func (e *clusterEnv) tlsConfig() *tls.Config {
