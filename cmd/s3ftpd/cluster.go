@@ -119,3 +119,15 @@ func version() string {
 	}
 	return "dev"
 }
+
+// degraded is /readyz's note while Redis is unreachable. The node stays
+// ready on purpose: every node shares the one Redis, so failing readiness
+// would take the whole cluster out of the load balancer at once, while a
+// node without the registry still serves logins, listings, active mode and
+// the passive connections that land on it.
+func (c *clusterNode) degraded() string {
+	if c.node.RegistryDown() {
+		return "cluster registry (Redis) unreachable: passive connections that land on another node fail"
+	}
+	return ""
+}

@@ -136,6 +136,9 @@ func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) err
 		cnode.attach(pool, srv)
 	}
 	health := &ops.Health{Ready: files.Ping}
+	if cnode != nil {
+		health.Degraded = cnode.degraded
+	}
 	if cfg.Ops.Listen != "" {
 		stopOps, err := serveOps(cfg.Ops.Listen, health, log)
 		if err != nil {

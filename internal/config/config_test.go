@@ -469,9 +469,11 @@ func TestSecretsNotPrinted(t *testing.T) {
 	c.Users = []User{{Name: "a", Password: "hunter2"}, {Name: "b", PasswordHash: string(hash)}}
 	c.Store.S3.SecretKey = "s3-secret-key"
 	c.Store.Embedded.SecretKey = "embedded-secret-key"
+	c.Cluster.Secret = "cluster-secret-xyz-0123"
+	c.Cluster.Redis.Password = "redis-password"
 	for _, verb := range []string{"%v", "%+v", "%#v", "%s"} {
 		out := fmt.Sprintf(verb, c)
-		for _, secret := range []string{"hunter2", string(hash), "s3-secret-key", "embedded-secret-key"} {
+		for _, secret := range []string{"hunter2", string(hash), "s3-secret-key", "embedded-secret-key", "cluster-secret-xyz-0123", "redis-password"} {
 			if strings.Contains(out, secret) {
 				t.Errorf("%s of Config shows %q: %s", verb, secret, out)
 			}

@@ -13,7 +13,11 @@ import (
 // Health answers /healthz and /readyz.
 type Health struct {
 	// Ready checks the dependencies (the store); nil means always ready.
-	Ready    func(ctx context.Context) error
+	Ready func(ctx context.Context) error
+	// Degraded, if set, names a dependency that is down without making the
+	// node unready (the cluster registry); "" when all is well. It is
+	// shown in /readyz's body, which stays 200.
+	Degraded func() string
 	draining atomic.Bool
 }
 
@@ -37,6 +41,12 @@ func (h *Health) Handler() http.Handler {
 			if err := h.Ready(ctx); err != nil {
 				// The reason stays in our logs; the LB needs only the code.
 				http.Error(w, "store unavailable", http.StatusServiceUnavailable)
+				return
+			}
+		}
+		if h.Degraded != nil {
+			if d := h.Degraded(); d != "" {
+				w.Write([]byte("ready, degraded: " + d + "\n"))
 				return
 			}
 		}

@@ -3,6 +3,8 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"net"
 	"os"
 	"path/filepath"
@@ -50,6 +52,7 @@ type clusterNodeProc struct {
 	ip    string
 	cfg   string // config path
 	relay int
+	ops   int // ops.listen port (/healthz, /readyz)
 }
 
 type clusterOptions struct {
@@ -87,7 +90,7 @@ func startCluster(t *testing.T, o clusterOptions) *clusterEnv {
 	e.ctrlPort = freePort(t)
 	e.pasvFirst = ftptest.FreePortRange(t, 10)
 	for i := 1; i <= o.nodes; i++ {
-		n := &clusterNodeProc{id: fmt.Sprintf("node%d", i), ip: fmt.Sprintf("127.0.1.%d", i), relay: freePort(t)}
+		n := &clusterNodeProc{id: fmt.Sprintf("node%d", i), ip: fmt.Sprintf("127.0.1.%d", i), relay: freePort(t), ops: freePort(t)}
 		cfg := fmt.Sprintf(`listen: "%s:%d"
 passive:
   ports: "%d-%d"
@@ -113,6 +116,8 @@ tls:
 timeouts:
   login_fail_delay: 10ms
   data_accept: %s
+ops:
+  listen: "%s:%d"
 cluster:
   node_id: %s
   relay_listen: "%s:%d"
@@ -120,7 +125,7 @@ cluster:
   redis:
     addrs: ["127.0.0.1:%d"]
 %s`, n.ip, e.ctrlPort, e.pasvFirst, e.pasvFirst+9, clusterLBIP, e.bucket, e.s3, e.certFile, keyFile,
-			o.dataAccept, n.id, n.ip, n.relay, clusterSecret, e.redisPort, o.extra)
+			o.dataAccept, n.ip, n.ops, n.id, n.ip, n.relay, clusterSecret, e.redisPort, o.extra)
 		n.cfg = filepath.Join(t.TempDir(), "s3ftpd.yaml")
 		if err := os.WriteFile(n.cfg, []byte(cfg), 0o600); err != nil {
 			t.Fatal(err)
@@ -205,6 +210,18 @@ backend ftp_passive
 	// Wait until every node passed its health check, or the first
 	// sessions all land on one node.
 	time.Sleep(1500 * time.Millisecond)
+}
+
+// readyz is a node's /readyz status code and body.
+func (n *clusterNodeProc) readyz(t *testing.T) (int, string) {
+	t.Helper()
+	resp, err := http.Get(fmt.Sprintf("http://%s:%d/readyz", n.ip, n.ops))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
 }
 
 // logs is every node's output so far.

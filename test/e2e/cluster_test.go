@@ -189,9 +189,31 @@ func (e *clusterEnv) lftpSession(lftp, ip, src, name string, data []byte, tlsOn 
 // acknowledged is lost; after redis-server starts again every transfer
 // works by itself.
 func TestClusterRedisOutage(t *testing.T) {
+	curl := requireTool(t, "curl")
 	e := startCluster(t, clusterOptions{dataAccept: 3 * time.Second})
 	const n = 9
+	// An upload running when Redis goes away is not disturbed.
+	dir := t.TempDir()
+	src, big := randomFile(t, dir, "during.bin", 6<<20)
+	running := make(chan error, 1)
+	go func() {
+		out, err := run(t, time.Minute, nil, curl, "-sS", "--user", "demo:demo", "--interface", clientIP(99),
+			"--limit-rate", "2M", "-T", src, "ftp://"+e.Ctrl+"/during.bin")
+		if err != nil {
+			err = fmt.Errorf("%v: %s", err, out)
+		}
+		running <- err
+	}()
+	time.Sleep(time.Second)
 	e.stopRedis()
+	if err := <-running; err != nil {
+		t.Errorf("upload running while Redis stopped: %v", err)
+	}
+	// Readiness stays (every node shares the one Redis); the body says why.
+	time.Sleep(3 * time.Second)
+	if code, body := e.nodes[0].readyz(t); code != 200 || !strings.Contains(body, "degraded") {
+		t.Errorf("/readyz with Redis down: %d %q, want 200 and the degradation named", code, body)
+	}
 	stored := map[string][]byte{}
 	var refused int
 	for i := range n {
@@ -218,6 +240,9 @@ func TestClusterRedisOutage(t *testing.T) {
 
 	e.restartRedis()
 	time.Sleep(3 * time.Second) // every node reconnects and announces again
+	if code, body := e.nodes[0].readyz(t); code != 200 || body != "ready\n" {
+		t.Errorf("/readyz after Redis returned: %d %q", code, body)
+	}
 	for i := range n {
 		name := fmt.Sprintf("up%d.bin", i)
 		data := make([]byte, 20_000+i)
@@ -227,6 +252,7 @@ func TestClusterRedisOutage(t *testing.T) {
 		}
 	}
 	// What was acknowledged while Redis was down is there, byte-exact.
+	stored["during.bin"] = big
 	for name, data := range stored {
 		if got := e.download(clientIP(140), name); !bytes.Equal(got, data) {
 			t.Errorf("%s stored while Redis was down: %d bytes back, want %d", name, len(got), len(data))
