@@ -78,6 +78,9 @@ type Node struct {
 	members  members
 	down     downLog
 	registry *Registry // set by NewRegistry
+	// onRecover run after each announcement Redis took (set before Run),
+	// to send what an outage kept back.
+	onRecover []func(context.Context)
 }
 
 // New returns the node; Run must be started for its announcements.
@@ -164,12 +167,19 @@ func (n *Node) redisOK() {
 	}
 }
 
-// RegistryDown reports whether the last Redis request failed.
+// RegistryDown reports whether the last Redis request failed. While it
+// is down, requests on a session's path are not even tried (so that a
+// Redis that hangs does not make every PASV and login wait for a timeout):
+// the node's announcement, every announceEvery, is the probe that finds it
+// back.
 func (n *Node) RegistryDown() bool {
 	n.down.mu.Lock()
 	defer n.down.mu.Unlock()
 	return n.down.down
 }
+
+// errRegistryDown is returned without asking Redis while it is down.
+var errRegistryDown = errors.New("cluster registry (Redis) unreachable")
 
 func randomHex(nbytes int) string { return hex.EncodeToString(randomBytes(nbytes)) }
 

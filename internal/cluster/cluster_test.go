@@ -22,10 +22,23 @@ import (
 	"github.com/s3ftpd/s3ftpd/internal/ftp/ftptest"
 )
 
-// startRedis runs a real redis-server on a free loopback port for the
-// test and stops it by PID afterwards. Without redis-server the test is
-// skipped, except under CI=true (.ci/run installs it).
+// redisServer is a real redis-server on a loopback port, stopped by PID
+// when the test ends. Without redis-server the test is skipped, except
+// under CI=true (.ci/run installs it).
+type redisServer struct {
+	t    *testing.T
+	bin  string
+	port int
+	dir  string
+	cmd  *exec.Cmd
+}
+
 func startRedis(t *testing.T) redis.UniversalClient {
+	_, rdb := startRedisServer(t)
+	return rdb
+}
+
+func startRedisServer(t *testing.T) (*redisServer, redis.UniversalClient) {
 	t.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
@@ -38,24 +51,49 @@ func startRedis(t *testing.T) redis.UniversalClient {
 	if err != nil {
 		t.Fatal(err)
 	}
-	port := l.Addr().(*net.TCPAddr).Port
+	rs := &redisServer{t: t, bin: bin, port: l.Addr().(*net.TCPAddr).Port, dir: t.TempDir()}
 	l.Close()
-	cmd := exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", t.TempDir())
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = syscall.Kill(cmd.Process.Pid, syscall.SIGKILL); _ = cmd.Wait() })
-	rdb := redis.NewUniversalClient(&redis.UniversalOptions{Addrs: []string{fmt.Sprintf("127.0.0.1:%d", port)}})
+	rs.start()
+	t.Cleanup(func() { rs.stop(syscall.SIGKILL) })
+	rdb := redis.NewUniversalClient(&redis.UniversalOptions{Addrs: []string{fmt.Sprintf("127.0.0.1:%d", rs.port)},
+		DialTimeout: time.Second, ReadTimeout: time.Second, MaxRetries: 1})
 	t.Cleanup(func() { rdb.Close() })
 	for i := 0; ; i++ {
 		if rdb.Ping(context.Background()).Err() == nil {
-			return rdb
+			return rs, rdb
 		}
 		if i > 200 {
 			t.Fatal("redis-server did not start")
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// start runs redis-server, with an append-only file so that what it held
+// survives a stop with SIGTERM and a start.
+func (rs *redisServer) start() {
+	rs.cmd = exec.Command(rs.bin, "--port", strconv.Itoa(rs.port), "--bind", "127.0.0.1", "--save", "",
+		"--appendonly", "yes", "--dir", rs.dir)
+	if err := rs.cmd.Start(); err != nil {
+		rs.t.Fatal(err)
+	}
+	for i := 0; i < 200; i++ {
+		if c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", rs.port)); err == nil {
+			c.Close()
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	rs.t.Fatal("redis-server did not start")
+}
+
+func (rs *redisServer) stop(sig syscall.Signal) {
+	if rs.cmd == nil {
+		return
+	}
+	_ = syscall.Kill(rs.cmd.Process.Pid, sig)
+	_ = rs.cmd.Wait()
+	rs.cmd = nil
 }
 
 // syncBuf collects log output.
@@ -251,5 +289,75 @@ func TestRelayRefusesForgeries(t *testing.T) {
 	c.Close()
 	if !bytes.Contains([]byte(a.log.String()), []byte("no PASV pending for that address on this port on any node")) {
 		t.Errorf("stranger not logged:\n%s", a.log)
+	}
+}
+
+// TestDegradedPortShares: while Redis is unreachable two nodes never
+// offer the same port to one client IP (each offers its own share of the
+// range), so no data connection can reach the wrong node's session.
+func TestDegradedPortShares(t *testing.T) {
+	rs, rdb := startRedisServer(t)
+	first := ftptest.FreePortRange(t, 3)
+	a := newTestNode(t, rdb, "a", "127.0.3.1", first)
+	b := newTestNode(t, rdb, "b", "127.0.3.2", first)
+	ctx := context.Background()
+	for range 2 { // both see both
+		a.node.tick(ctx)
+		b.node.tick(ctx)
+	}
+	rs.stop(syscall.SIGKILL)
+	a.node.tick(ctx) // fails: now down
+	b.node.tick(ctx)
+	if !a.node.RegistryDown() || !b.node.RegistryDown() {
+		t.Fatal("nodes did not notice Redis is gone")
+	}
+	client := netip.MustParseAddr("127.0.3.70")
+	ports := map[int]string{}
+	for _, n := range []*testNode{a, b} {
+		pl, err := n.reg.Reserve(ctx, client)
+		if err != nil {
+			// With 3 ports and 2 nodes one node has 1 port: fine.
+			t.Fatalf("%s: %v", n.node.o.NodeID, err)
+		}
+		defer pl.Close()
+		if other, dup := ports[pl.Port()]; dup {
+			t.Fatalf("port %d offered to one client by %s and %s while Redis is down", pl.Port(), other, n.node.o.NodeID)
+		}
+		ports[pl.Port()] = n.node.o.NodeID
+	}
+}
+
+// TestSessionEndsCountedAfterOutage: sessions that end while Redis is down
+// are taken out of the shared count once it is back, so the IP is not
+// locked out by sessions it no longer has.
+func TestSessionEndsCountedAfterOutage(t *testing.T) {
+	rs, rdb := startRedisServer(t)
+	a := newTestNode(t, rdb, "a", "127.0.3.1", ftptest.FreePortRange(t, 3))
+	counts := a.node.Counts(time.Minute)
+	ctx := context.Background()
+	ip := netip.MustParseAddr("127.0.3.80")
+	for want := 1; want <= 2; want++ {
+		if n, err := counts.AddSession(ctx, ip, 1); err != nil || n != want {
+			t.Fatalf("AddSession = %d, %v; want %d", n, err, want)
+		}
+	}
+	rs.stop(syscall.SIGTERM) // keeps its data (append-only file)
+	if _, err := counts.AddSession(ctx, ip, -1); err == nil {
+		t.Fatal("AddSession worked with Redis stopped")
+	}
+	if _, err := counts.AddSession(ctx, ip, -1); err == nil {
+		t.Fatal("AddSession worked with Redis down")
+	}
+	rs.start()
+	for i := 0; a.node.RegistryDown(); i++ {
+		if i > 50 {
+			t.Fatal("node did not find Redis back")
+		}
+		a.node.tick(ctx)
+		time.Sleep(100 * time.Millisecond)
+	}
+	a.node.tick(ctx)
+	if n, err := counts.AddSession(ctx, ip, 1); err != nil || n != 1 {
+		t.Fatalf("after the outage a new session makes %d (err %v), want 1: the ends were lost", n, err)
 	}
 }

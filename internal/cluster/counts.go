@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/netip"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -19,13 +20,47 @@ import (
 // up, so a lost node's sessions stop counting within seconds. Failed
 // logins are one counter per IP whose window starts at the first failure
 // (the same fixed window as a single node's).
+//
+// A session that ends while Redis is unreachable cannot take itself out of
+// the count; its -1 is kept and sent once Redis answers again, so an outage
+// never leaves an IP counted with sessions it no longer has.
 type Counts struct {
 	n      *Node
 	window time.Duration
+
+	mu      sync.Mutex
+	pending map[netip.Addr]int // session ends not counted yet
 }
 
 // Counts returns the node's shared counters with a login-failure window.
-func (n *Node) Counts(window time.Duration) *Counts { return &Counts{n: n, window: window} }
+func (n *Node) Counts(window time.Duration) *Counts {
+	c := &Counts{n: n, window: window, pending: map[netip.Addr]int{}}
+	n.onRecover = append(n.onRecover, c.flush)
+	return c
+}
+
+// flush sends the session ends kept during an outage.
+func (c *Counts) flush(ctx context.Context) {
+	c.mu.Lock()
+	if len(c.pending) == 0 {
+		c.mu.Unlock()
+		return
+	}
+	pending := c.pending
+	c.pending = map[netip.Addr]int{}
+	c.mu.Unlock()
+	for ip, d := range pending {
+		if _, err := c.AddSession(ctx, ip, d); err != nil {
+			c.keep(ip, d)
+		}
+	}
+}
+
+func (c *Counts) keep(ip netip.Addr, delta int) {
+	c.mu.Lock()
+	c.pending[ip] += delta
+	c.mu.Unlock()
+}
 
 // sessAdd adds ARGV[2] to the instance's field, drops a field at zero,
 // keeps the hash a day after its last change and returns it whole.
@@ -38,11 +73,20 @@ return redis.call("HGETALL", KEYS[1])`)
 // AddSession implements ftp.SharedCounts.
 func (c *Counts) AddSession(ctx context.Context, ip netip.Addr, delta int) (int, error) {
 	n := c.n
-	rctx, cancel := n.rctx(ctx)
-	defer cancel()
-	vals, err := sessAdd.Run(rctx, n.o.Redis, []string{n.key("sess", ip.String())}, n.instance, delta).StringSlice()
+	err := errRegistryDown
+	var vals []string
+	if !n.RegistryDown() {
+		rctx, cancel := n.rctx(ctx)
+		vals, err = sessAdd.Run(rctx, n.o.Redis, []string{n.key("sess", ip.String())}, n.instance, delta).StringSlice()
+		cancel()
+		if err != nil {
+			n.redisFailed("count sessions", err)
+		}
+	}
 	if err != nil {
-		n.redisFailed("count sessions", err)
+		if delta < 0 {
+			c.keep(ip, delta)
+		}
 		return 0, err
 	}
 	n.redisOK()
@@ -59,6 +103,9 @@ func (c *Counts) AddSession(ctx context.Context, ip netip.Addr, delta int) (int,
 // LoginFailures implements ftp.SharedCounts.
 func (c *Counts) LoginFailures(ctx context.Context, ip netip.Addr, add bool) (int, error) {
 	n := c.n
+	if n.RegistryDown() {
+		return 0, errRegistryDown
+	}
 	rctx, cancel := n.rctx(ctx)
 	defer cancel()
 	key := n.key("fail", ip.String())

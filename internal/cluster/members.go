@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"sort"
-	"strconv"
 	"sync"
 	"time"
 
@@ -41,9 +40,19 @@ type Announcement struct {
 
 // members is this node's view of who is alive.
 type members struct {
-	self string
-	mu   sync.Mutex
-	live map[string]bool
+	self   string
+	mu     sync.Mutex
+	live   map[string]bool
+	place  int // this node's index among the live members, sorted
+	counts int // how many live members
+}
+
+// ownsPort reports whether the port with index i of the passive range is
+// this node's share while Redis is unreachable (see Registry.Reserve).
+func (m *members) ownsPort(i int) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.counts <= 1 || i%m.counts == m.place
 }
 
 func (m *members) isLive(instance string) bool {
@@ -56,8 +65,18 @@ func (m *members) isLive(instance string) bool {
 }
 
 func (m *members) set(live map[string]bool) {
+	names := make([]string, 0, len(live)+1)
+	for inst := range live {
+		if inst != m.self {
+			names = append(names, inst)
+		}
+	}
+	names = append(names, m.self)
+	sort.Strings(names)
 	m.mu.Lock()
 	m.live = live
+	m.counts = len(names)
+	m.place = sort.SearchStrings(names, m.self)
 	m.mu.Unlock()
 }
 
@@ -93,6 +112,9 @@ func (n *Node) tick(ctx context.Context) {
 		return
 	}
 	n.redisOK()
+	for _, f := range n.onRecover {
+		f(ctx) // no work unless an outage left some
+	}
 	for _, inst := range lost {
 		n.handleLost(ctx, inst)
 	}
@@ -201,4 +223,3 @@ func Status(ctx context.Context, rdb redis.UniversalClient, prefix string) ([]An
 	return out, nil
 }
 
-func itoa(n int) string { return strconv.Itoa(n) }

@@ -76,8 +76,16 @@ func (n *Node) pasvKey(ep endpoint) string {
 
 // Reserve claims a passive endpoint for client. Ports whose claim another
 // node holds stay reserved locally until a free one is found, so that the
-// pool offers each port once. With Redis unreachable the endpoint is this
-// node's alone (a data connection that lands here still works).
+// pool offers each port once.
+//
+// With Redis unreachable the endpoint is this node's alone: a data
+// connection that lands here still works, one that lands elsewhere fails.
+// Nothing then keeps two nodes from offering one port to one client IP
+// (two sessions from behind one NAT), and the node that gets the
+// connection would hand it to its own session: a mix-up of two sessions'
+// data. So without Redis each node offers only its own share of the range
+// (ports whose index modulo the number of live nodes is its place in the
+// member list last seen), and no port is pending on two nodes for one IP.
 func (r *Registry) Reserve(ctx context.Context, client netip.Addr) (ftp.PassiveListener, error) {
 	client = client.Unmap()
 	var taken []ftp.PassiveListener
@@ -91,6 +99,13 @@ func (r *Registry) Reserve(ctx context.Context, client netip.Addr) (ftp.PassiveL
 		if err != nil {
 			return nil, err
 		}
+		if r.node.RegistryDown() {
+			if !r.node.members.ownsPort(pl.Port() - r.pool.First) {
+				taken = append(taken, pl)
+				continue
+			}
+			return &claimed{PassiveListener: pl}, nil
+		}
 		ep := endpoint{client, pl.Port()}
 		c := claim{Instance: r.node.instance, Relay: r.node.o.Advertise, Token: randomHex(16)}
 		body, _ := json.Marshal(c)
@@ -100,7 +115,8 @@ func (r *Registry) Reserve(ctx context.Context, client netip.Addr) (ftp.PassiveL
 		switch {
 		case err != nil:
 			r.node.redisFailed("claim passive port", err)
-			return &claimed{PassiveListener: pl}, nil
+			taken = append(taken, pl) // try again without Redis
+			continue
 		case !ok:
 			taken = append(taken, pl) // another node's client on this IP waits there
 			continue
@@ -124,6 +140,9 @@ func (r *Registry) token(ep endpoint) string {
 
 // lookup reads the claim of ep; ok false when nobody claims it.
 func (r *Registry) lookup(ctx context.Context, ep endpoint) (c claim, ok bool, err error) {
+	if r.node.RegistryDown() {
+		return claim{}, false, errRegistryDown
+	}
 	rctx, cancel := r.node.rctx(ctx)
 	defer cancel()
 	body, err := r.node.o.Redis.Get(rctx, r.node.pasvKey(ep)).Bytes()
