@@ -51,6 +51,7 @@ func (s *Store) Maintain(ctx context.Context) {
 		if st != (SweepStats{}) {
 			s.log.Info("partial uploads swept", "adopted", st.Adopted, "expired", st.Expired, "errors", st.Errors)
 		}
+		s.log.Debug("janitor: sweep done")
 		select {
 		case <-ctx.Done():
 			return

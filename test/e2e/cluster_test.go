@@ -406,3 +406,48 @@ func TestClusterNodeLoss(t *testing.T) {
 		}
 	}
 }
+
+// TestClusterJanitorLeavesLiveUploads: a node that starts (and sweeps at
+// start) while another node's upload runs leaves that upload alone: no
+// marker is written for it and it completes byte-exact.
+func TestClusterJanitorLeavesLiveUploads(t *testing.T) {
+	curl := requireTool(t, "curl")
+	e := startCluster(t, clusterOptions{nodes: 2})
+	dir := t.TempDir()
+	src, data := randomFile(t, dir, "live.bin", 14<<20)
+	done := make(chan error, 1)
+	go func() {
+		out, err := run(t, time.Minute, nil, curl, "-sS", "--user", "demo:demo", "--interface", clientIP(7),
+			"--limit-rate", "3M", "-T", src, "ftp://"+e.Ctrl+"/live.bin")
+		if err != nil {
+			err = fmt.Errorf("%v: %s", err, out)
+		}
+		done <- err
+	}()
+	time.Sleep(2500 * time.Millisecond) // a part is stored: the multipart upload exists
+	// A third node joins (not behind the LB) with debug logs; its janitor
+	// sweeps at start.
+	n3 := &clusterNodeProc{id: "node3", ip: "127.0.1.3", relay: freePort(t), ops: freePort(t)}
+	cfg, _ := os.ReadFile(e.nodes[0].cfg)
+	c := strings.NewReplacer(e.nodes[0].ip, n3.ip, "node_id: node1", "node_id: node3",
+		fmt.Sprint(e.nodes[0].relay), fmt.Sprint(n3.relay), fmt.Sprint(e.nodes[0].ops), fmt.Sprint(n3.ops)).Replace(string(cfg))
+	n3.cfg = filepath.Join(t.TempDir(), "node3.yaml")
+	os.WriteFile(n3.cfg, []byte(c+"log:\n  level: debug\n"), 0o600)
+	e.startNode(n3)
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(n3.out.String(), "janitor: sweep done") {
+		if time.Now().After(deadline) {
+			t.Fatalf("node3 did not sweep:\n%s", n3.out.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("upload: %v", err)
+	}
+	if strings.Contains(n3.out.String(), "interrupted upload made resumable") {
+		t.Errorf("node3's janitor adopted another live node's upload:\n%s", n3.out.String())
+	}
+	if got := e.download(clientIP(8), "live.bin"); !bytes.Equal(got, data) {
+		t.Errorf("live.bin: %d bytes back, want %d", len(got), len(data))
+	}
+}
