@@ -20,12 +20,14 @@ import (
 type session struct {
 	srv    *Server
 	id     uint64
-	conn   net.Conn      // the accepted connection: deadlines and Close
-	ctrl   net.Conn      // the control stream on it (TLS after AUTH TLS)
-	r      *bufio.Reader // reads ctrl
-	client netip.Addr    // real client IP (PROXY-derived behind a LB)
-	local  netip.Addr    // the address the client dialled (PROXY destination, else ours)
-	health bool          // a load balancer's health check (PROXY LOCAL)
+	conn   net.Conn    // the accepted connection: deadlines and Close
+	ctrl   net.Conn    // the control stream on it (TLS after AUTH TLS)
+	in     *ctrlReader // reads ctrl; watches it while a command runs
+	r      *bufio.Reader
+	lines  lineReader
+	client netip.Addr // real client IP (PROXY-derived behind a LB)
+	local  netip.Addr // the address the client dialled (PROXY destination, else ours)
+	health bool       // a load balancer's health check (PROXY LOCAL)
 	log    *slog.Logger
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -62,12 +64,10 @@ func newSession(srv *Server, c net.Conn) *session {
 	id := srv.nextID.Add(1)
 	client := AddrIP(c.RemoteAddr())
 	ctx, cancel := context.WithCancel(context.Background())
-	return &session{
+	s := &session{
 		srv:       srv,
 		id:        id,
 		conn:      c,
-		ctrl:      c,
-		r:         bufio.NewReaderSize(c, 512),
 		client:    client,
 		local:     AddrIP(c.LocalAddr()),
 		log:       srv.Logger.With("session", id, "client", client.String()),
@@ -77,6 +77,19 @@ func newSession(srv *Server, c net.Conn) *session {
 		mlstFacts: allFacts,
 		hashAlgo:  HashSHA256,
 	}
+	s.setControl(c)
+	return s
+}
+
+// setControl makes c the control stream (the accepted connection, or TLS
+// on it).
+func (s *session) setControl(c net.Conn) {
+	s.wmu.Lock()
+	s.ctrl = c
+	s.wmu.Unlock()
+	s.in = &ctrlReader{conn: c, gone: s.gone}
+	s.r = bufio.NewReaderSize(s.in, 512)
+	s.lines = lineReader{r: s.r}
 }
 
 // AddrIP is the IP of a TCP address, IPv4-mapped IPv6 unmapped (zero if
@@ -127,7 +140,9 @@ func (s *session) serve() {
 				}
 			}
 			// Anything else waits for the transfer's final reply, in order.
+			s.in.watch()
 			s.waitTransfer()
+			s.in.unwatch()
 		}
 		if !s.begin() {
 			return
@@ -187,6 +202,17 @@ func (s *session) kill() {
 	s.conn.Close()
 }
 
+// gone is called when the background read finds the control connection
+// closed while a command runs: the client vanished (or the command closed
+// it). Cancelling the session's context ends the storage call the command
+// waits for, and the descriptor is freed now.
+func (s *session) gone(err error) {
+	if !errors.Is(err, net.ErrClosed) {
+		s.log.Info("client closed the control connection during a command", "err", err)
+	}
+	s.kill()
+}
+
 func (s *session) end() {
 	s.cancel()
 	s.waitTransfer()
@@ -210,10 +236,13 @@ func (s *session) readFailed(err error) {
 // readCommand reads one command line. The idle timeout applies only while
 // no transfer runs: a control connection is silent during a long transfer.
 func (s *session) readCommand() (string, error) {
+	// (The watch of a command moved the deadline: set it either way.)
+	var d time.Time
 	if !s.transferring() {
-		_ = s.conn.SetReadDeadline(time.Now().Add(s.srv.IdleTimeout))
+		d = time.Now().Add(s.srv.IdleTimeout)
 	}
-	return readLine(s.r, maxLine)
+	_ = s.conn.SetReadDeadline(d)
+	return s.lines.read(maxLine)
 }
 
 // splitCommand parses "VERB arg" (RFC 959 §5.3): the verb is
@@ -253,6 +282,10 @@ func (s *session) dispatch(verb, arg string) (quit bool) {
 		if verb != "RNFR" {
 			// RNTO must follow RNFR directly (RFC 959 §4.1.3).
 			defer func() { s.renameFrom = "" }()
+		}
+		if !c.conn {
+			s.in.watch()
+			defer s.in.unwatch()
 		}
 		return c.run(s, arg)
 	}
