@@ -112,19 +112,15 @@ func (x *transfer) close(err error) error {
 	return err
 }
 
-// endTransfer clears the transfer; a drain that came meanwhile closes the
-// session now, else the idle timer starts again.
+// endTransfer clears the transfer and wakes the command loop, which sets
+// its idle or drain deadline again (armRead).
 func (s *session) endTransfer() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.xfer = nil
 	s.busy = false
-	if s.draining {
-		s.reply(421, "Server shutting down; closing control connection.")
-		s.conn.Close()
-		return
-	}
-	_ = s.conn.SetReadDeadline(time.Now().Add(s.srv.IdleTimeout))
+	s.quiet = time.Now()
+	_ = s.conn.SetReadDeadline(time.Now())
 }
 
 func (s *session) current() *transfer {
