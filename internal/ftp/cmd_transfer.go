@@ -180,6 +180,7 @@ func (s *session) store(verb, name, opening string, open func(context.Context) (
 			return err
 		}
 		x.stopWatch()
+		conn.Close() // under PROT P: a clean TLS close, which clients wait for
 		// The data connection ended cleanly. If the control connection is
 		// gone too, the client vanished (a killed client closes both): a
 		// FIN on the data connection does not prove the file is complete,
