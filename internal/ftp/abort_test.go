@@ -2,6 +2,7 @@ package ftp_test
 
 import (
 	"context"
+	"io"
 	"net"
 	"strconv"
 	"strings"
@@ -214,4 +215,47 @@ func TestAborWhileMultipartStartHangsS3(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// The stall timer ends a download whose S3 read hangs.
+func TestStallDuringHungStoreReadS3(t *testing.T) {
+	fsys, frz := frozenS3(t, s3fs.Options{})
+	srv := startWith(t, backend{"s3", func(*testing.T) ftp.FS { return fsys }}, func(s *ftp.Server) {
+		s.StallTimeout = time.Second
+	})
+	r := dialRaw(t, srv.Addr, "")
+	r.login()
+	r.stor("big.bin", randomBytes(t, 32<<20))
+	addr := r.epsv()
+	r.send("RETR big.bin")
+	d := dataDial(t, addr, "")
+	r.expect(150)
+	frz.freeze(true)
+	defer frz.freeze(false)
+	go io.Copy(io.Discard, d) // the client reads all it gets
+	start := time.Now()
+	r.expect(426) // within 10 s
+	t.Logf("426 after %v", time.Since(start).Round(time.Millisecond))
+	r.cmd(200, "NOOP")
+}
+
+// A client that vanishes (control and data closed) while its upload waits
+// for budget is torn down, and its waiting upload leaves nothing behind.
+func TestVanishWhileBudgetExhaustedS3(t *testing.T) {
+	srv := startTinyBudget(t, nil)
+	a, ad := holdBudget(t, srv.Addr)
+	b, bd := startBlocked(t, srv.Addr)
+	before := srv.Sessions()
+	b.conn.Close()
+	bd.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for srv.Sessions() >= before {
+		if time.Now().After(deadline) {
+			t.Fatalf("the vanished session is still open (%d sessions)", srv.Sessions())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	ad.Close()
+	a.expect(226)
+	a.cmd(550, "SIZE blocked.bin")
 }
