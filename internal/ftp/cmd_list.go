@@ -2,7 +2,6 @@ package ftp
 
 import (
 	"bufio"
-	"context"
 	"fmt"
 	"io/fs"
 	"strconv"
@@ -112,8 +111,8 @@ func (s *session) listWith(verb, arg string, dirLine, fileLine listing) {
 // sendListing streams a listing on the data connection as the store pages
 // it in: nothing holds the whole directory.
 func (s *session) sendListing(verb, dir string, line listing, single func(*bufio.Writer) error) {
-	s.startTransfer(verb, dir, func(ctx context.Context, x *transfer) error {
-		conn, err := s.openData(ctx, x, "Here comes the directory listing.")
+	s.startTransfer(verb, dir, func(x *transfer) error {
+		conn, err := x.openData("Here comes the directory listing.")
 		if err != nil {
 			return err
 		}
@@ -122,7 +121,7 @@ func (s *session) sendListing(verb, dir string, line listing, single func(*bufio
 		if single != nil {
 			err = single(w)
 		} else {
-			err = s.acct.FS.List(ctx, dir, func(fi fs.FileInfo) error { return line(w, fi) })
+			err = s.acct.FS.List(x.ctx, dir, func(fi fs.FileInfo) error { return line(w, fi) })
 		}
 		if err == nil {
 			err = w.Flush()

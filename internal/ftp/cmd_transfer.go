@@ -35,23 +35,16 @@ func (s *session) takeRest() int64 {
 // the data connection is used, so a missing file is a plain 550.
 func (s *session) cmdRETR(arg string) {
 	name, offset := s.abs(arg), s.takeRest()
-	if !s.hasDataEndpoint() {
-		s.replyError(errNoDataConn, "RETR")
-		return
-	}
-	r, err := s.acct.FS.Open(s.ctx, name, offset)
-	if err != nil {
-		s.closePassive()
-		s.replyError(err, "RETR")
-		return
-	}
-	s.startTransfer("RETR", name, func(ctx context.Context, x *transfer) error {
-		defer r.Close()
-		conn, err := s.openData(ctx, x, "Opening "+s.modeName()+" mode data connection for "+name+".")
+	s.startTransfer("RETR", name, func(x *transfer) error {
+		r, err := s.acct.FS.Open(x.ctx, name, offset)
 		if err != nil {
 			return err
 		}
-		defer conn.Close()
+		x.reader = r
+		conn, err := x.openData("Opening " + s.modeName() + " mode data connection for " + name + ".")
+		if err != nil {
+			return err
+		}
 		if _, err := s.srv.copyBuffer(conn, r); err != nil {
 			return err
 		}
@@ -81,7 +74,7 @@ func (s *session) modeName() string {
 func (s *session) cmdSTOR(arg string) {
 	name, offset := s.abs(arg), s.takeRest()
 	if offset == 0 {
-		s.store("STOR", name, "Ok to send data.", func() (Upload, error) { return s.acct.FS.Create(s.ctx, name) })
+		s.store("STOR", name, "Ok to send data.", func(ctx context.Context) (Upload, error) { return s.acct.FS.Create(ctx, name) })
 		return
 	}
 	r, ok := s.acct.FS.(Resumer)
@@ -90,8 +83,8 @@ func (s *session) cmdSTOR(arg string) {
 		s.reply(504, "Resuming an upload (REST before STOR) is not supported by this storage.")
 		return
 	}
-	s.store("STOR", name, fmt.Sprintf("Ok to send data from byte %d.", offset), func() (Upload, error) {
-		up, err := r.Resume(s.ctx, name, offset)
+	s.store("STOR", name, fmt.Sprintf("Ok to send data from byte %d.", offset), func(ctx context.Context) (Upload, error) {
+		up, err := r.Resume(ctx, name, offset)
 		if errors.Is(err, fs.ErrInvalid) {
 			err = errBadRestart
 		}
@@ -111,22 +104,22 @@ func (s *session) cmdAPPE(arg string) {
 		s.reply(502, "APPE is not supported by this storage.")
 		return
 	}
-	s.store("APPE", name, "Ok to send data.", func() (Upload, error) {
+	s.store("APPE", name, "Ok to send data.", func(ctx context.Context) (Upload, error) {
 		// What the client sees at name (SIZE) is a resumable partial if one
 		// exists: curl -C - resumes an upload with SIZE + APPE.
-		if n, ok, err := r.PartialSize(s.ctx, name); err == nil && ok {
-			return r.Resume(s.ctx, name, n)
+		if n, ok, err := r.PartialSize(ctx, name); err == nil && ok {
+			return r.Resume(ctx, name, n)
 		}
-		fi, err := s.stat(name)
+		fi, err := s.acct.FS.Stat(ctx, name)
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
-			return s.acct.FS.Create(s.ctx, name)
+			return s.acct.FS.Create(ctx, name)
 		case err != nil:
 			return nil, err
 		case fi.IsDir():
 			return nil, errIsDir
 		}
-		return r.Resume(s.ctx, name, fi.Size())
+		return r.Resume(ctx, name, fi.Size())
 	})
 }
 
@@ -148,7 +141,7 @@ func (s *session) cmdSTOU(arg string) {
 		name := path.Join(dir, base+"."+time.Now().UTC().Format("20060102150405")+"."+hex.EncodeToString(b[:]))
 		_, err := s.stat(name)
 		if errors.Is(err, fs.ErrNotExist) {
-			s.store("STOU", name, "FILE: "+path.Base(name), func() (Upload, error) { return s.acct.FS.Create(s.ctx, name) })
+			s.store("STOU", name, "FILE: "+path.Base(name), func(ctx context.Context) (Upload, error) { return s.acct.FS.Create(ctx, name) })
 			return
 		}
 		if err != nil {
@@ -161,9 +154,9 @@ func (s *session) cmdSTOU(arg string) {
 	s.reply(450, "Could not find a unique name; try again.")
 }
 
-// store runs an upload transfer; open makes the Upload once the command
-// is known to be valid.
-func (s *session) store(verb, name, opening string, open func() (Upload, error)) {
+// store runs an upload transfer; open makes the Upload, with the
+// transfer's context, once the command is known to be valid.
+func (s *session) store(verb, name, opening string, open func(context.Context) (Upload, error)) {
 	if !s.hasDataEndpoint() {
 		s.replyError(errNoDataConn, verb)
 		return
@@ -173,31 +166,21 @@ func (s *session) store(verb, name, opening string, open func() (Upload, error))
 		s.replyError(errIsDir, verb)
 		return
 	}
-	up, err := open()
-	if err != nil {
-		s.closePassive()
-		s.replyError(err, verb)
-		return
-	}
-	s.startTransfer(verb, name, func(ctx context.Context, x *transfer) (err error) {
-		defer func() {
-			if err != nil {
-				// Abort must run even though ctx may be cancelled.
-				actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
-				defer cancel()
-				if aerr := up.Abort(actx); aerr != nil {
-					s.log.Warn("upload abort failed", "path", name, "err", aerr)
-				}
-			}
-		}()
-		conn, err := s.openData(ctx, x, opening)
+	s.startTransfer(verb, name, func(x *transfer) error {
+		up, err := open(x.ctx)
 		if err != nil {
 			return err
 		}
-		defer conn.Close()
+		x.upload = up // aborted by x.close unless committed
+		conn, err := x.openData(opening)
+		if err != nil {
+			return err
+		}
 		if _, err := io.Copy(up, conn); err != nil {
 			return err
 		}
+		x.stopWatch()
+		conn.Close() // under PROT P: a clean TLS close, which clients wait for
 		// The data connection ended cleanly. If the control connection is
 		// gone too, the client vanished (a killed client closes both): a
 		// FIN on the data connection does not prove the file is complete,
@@ -210,7 +193,7 @@ func (s *session) store(verb, name, opening string, open func() (Upload, error))
 			s.log.Info("client vanished: control connection closed with the data connection; upload discarded", "path", name)
 			return errDataLost
 		}
-		if err := up.Commit(ctx); err != nil {
+		if err := up.Commit(x.ctx); err != nil {
 			return err
 		}
 		s.reply(226, "Transfer complete.")

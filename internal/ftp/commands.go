@@ -7,6 +7,9 @@ type command struct {
 	login bool // needs a logged-in user (else 530)
 	arg   bool // needs an argument (else 501)
 	write bool // changes storage (read-only accounts get 550)
+	// conn: the handler reads the control connection itself (the TLS
+	// handshake of AUTH), so it is not watched while it runs.
+	conn bool
 }
 
 // commandTable lists every verb we implement (RFC 959 §4.1, RFC 2389,
@@ -64,7 +67,7 @@ func commandTable() map[string]command {
 		"MFMT":    {run: h((*session).cmdMFMT), login: true, arg: true, write: true},
 		"ABOR":    {run: h((*session).cmdABOR), login: true},
 		// Security (tls.go, RFC 4217).
-		"AUTH": {run: h((*session).cmdAUTH), arg: true},
+		"AUTH": {run: h((*session).cmdAUTH), arg: true, conn: true},
 		"PBSZ": {run: h((*session).cmdPBSZ), arg: true},
 		"PROT": {run: h((*session).cmdPROT), arg: true},
 		"CCC":  {run: h((*session).cmdCCC)},

@@ -18,19 +18,26 @@ const (
 	telnetDONT = 254
 )
 
-// readLine reads one CRLF (or bare LF) terminated line, removes Telnet
-// command sequences and returns it without the line end. A line longer
-// than max is consumed and reported as errLineTooLong; the session goes on.
-func readLine(r *bufio.Reader, max int) (string, error) {
-	var buf []byte
-	tooLong := false
+// lineReader reads CRLF (or bare LF) terminated command lines. A line cut
+// short by a read deadline (the session wakes up to look at the idle and
+// drain timers) is kept and continued by the next read.
+type lineReader struct {
+	r       *bufio.Reader
+	buf     []byte
+	tooLong bool
+}
+
+// read returns the next line without its end and with Telnet command
+// sequences removed. A line longer than max is consumed and reported as
+// errLineTooLong; the session goes on.
+func (l *lineReader) read(max int) (string, error) {
 	for {
-		chunk, err := r.ReadSlice('\n')
-		if !tooLong {
-			if len(buf)+len(chunk) > max {
-				tooLong, buf = true, nil
+		chunk, err := l.r.ReadSlice('\n')
+		if !l.tooLong {
+			if len(l.buf)+len(chunk) > max {
+				l.tooLong, l.buf = true, nil
 			} else {
-				buf = append(buf, chunk...)
+				l.buf = append(l.buf, chunk...)
 			}
 		}
 		if err == bufio.ErrBufferFull {
@@ -41,11 +48,16 @@ func readLine(r *bufio.Reader, max int) (string, error) {
 		}
 		break
 	}
+	buf, tooLong := l.buf, l.tooLong
+	l.buf, l.tooLong = nil, false
 	if tooLong {
 		return "", errLineTooLong
 	}
 	return string(stripTelnet(trimEOL(buf))), nil
 }
+
+// partial reports whether part of a line has arrived.
+func (l *lineReader) partial() bool { return len(l.buf) > 0 || l.tooLong }
 
 func trimEOL(b []byte) []byte {
 	if n := len(b); n > 0 && b[n-1] == '\n' {

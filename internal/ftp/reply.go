@@ -106,6 +106,8 @@ func replyFor(err error) (int, string) {
 		return 425, "Cannot open data connection."
 	case errors.Is(err, errAborted), errors.Is(err, context.Canceled):
 		return 426, "Connection closed; transfer aborted."
+	case errors.Is(err, errStalled):
+		return 426, "No data moved for too long; transfer aborted."
 	case errors.Is(err, errDataLost):
 		return 426, "Data connection lost; transfer aborted."
 	default:
@@ -126,6 +128,7 @@ var (
 	errDataConn    = errors.New("cannot open data connection")
 	errAborted     = errors.New("transfer aborted")
 	errDataLost    = errors.New("data connection lost")
+	errStalled     = errors.New("transfer stalled")
 	errNoTLSReuse  = errors.New("data TLS session not resumed")
 	errBadRestart  = errors.New("REST offset does not match the stored size")
 	errDataTLS     = errors.New("data connection must use TLS")

@@ -10,8 +10,10 @@ import (
 	"crypto/tls"
 	"errors"
 	"log/slog"
+	"maps"
 	"net"
 	"net/netip"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -39,6 +41,11 @@ type Server struct {
 	StallTimeout    time.Duration // no byte moved on a data connection; default 2m
 	LoginFailDelay  time.Duration // pause before a 530; default 1s
 	MaxLoginFailure int           // failed logins before the session is closed; default 3
+	// DrainQuiet is how long a session must have been between commands,
+	// with nothing set up for a next one (USER, PASV/PORT, REST, RNFR),
+	// before Shutdown closes it with 421; default 2s. A client in the middle
+	// of a login-PASV-STOR sequence is let finish it.
+	DrainQuiet time.Duration
 
 	Welcome string // 220 greeting text; default "s3ftpd ready."
 
@@ -66,12 +73,13 @@ type Server struct {
 	cmds     map[string]command
 	mu       sync.Mutex
 	lns      map[net.Listener]struct{}
-	sessions map[*session]struct{}
+	conns    map[net.Conn]struct{} // accepted, until their goroutine ends (trackConn)
+	sessions map[*session]struct{} // admitted
+	wg       sync.WaitGroup        // one per entry of conns
 	perIP    map[netip.Addr]int
 	fails    loginThrottle
 	closing  atomic.Bool
 	nextID   atomic.Uint64
-	wg       sync.WaitGroup
 	// bufs holds *[]byte for RETR copies. 256 KiB: in the harness RETR went
 	// from 0.52 to 0.61 of a direct GET over 128 KiB (1 MiB: 0.62, at four
 	// times the memory per download).
@@ -82,6 +90,7 @@ func (s *Server) init() {
 	s.once.Do(func() {
 		s.cmds = commandTable()
 		s.lns = map[net.Listener]struct{}{}
+		s.conns = map[net.Conn]struct{}{}
 		s.sessions = map[*session]struct{}{}
 		s.perIP = map[netip.Addr]int{}
 		s.fails = loginThrottle{limit: s.LoginFailuresPerIP, window: time.Minute, seen: map[netip.Addr]*failWindow{}}
@@ -102,6 +111,9 @@ func (s *Server) init() {
 			s.LoginFailDelay = 0
 		} else if s.LoginFailDelay == 0 {
 			s.LoginFailDelay = time.Second
+		}
+		if s.DrainQuiet <= 0 {
+			s.DrainQuiet = 2 * time.Second
 		}
 		if s.MaxLoginFailure <= 0 {
 			s.MaxLoginFailure = 3
@@ -200,9 +212,12 @@ type handshaker interface{ Handshake() error }
 type healthChecker interface{ HealthCheck() bool }
 
 func (s *Server) startSession(c net.Conn, implicitTLS bool) {
-	s.wg.Add(1)
+	if !s.trackConn(c, true) {
+		c.Close()
+		return
+	}
 	go func() {
-		defer s.wg.Done()
+		defer s.trackConn(c, false)
 		if h, ok := c.(handshaker); ok {
 			if err := h.Handshake(); err != nil {
 				c.Close()
@@ -231,6 +246,25 @@ func (s *Server) startSession(c net.Conn, implicitTLS bool) {
 		defer s.releaseShared(sess)
 		sess.serve()
 	}()
+}
+
+// trackConn adds or removes an accepted connection, as net/http's
+// Server.trackConn does. Once the server is closing it adds nothing (and
+// reports false), so wg.Add never races Shutdown's wg.Wait.
+func (s *Server) trackConn(c net.Conn, add bool) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !add {
+		delete(s.conns, c)
+		s.wg.Done()
+		return true
+	}
+	if s.closing.Load() {
+		return false
+	}
+	s.conns[c] = struct{}{}
+	s.wg.Add(1)
+	return true
 }
 
 // admit registers a session unless the server is closing or a session
@@ -266,10 +300,13 @@ func (s *Server) release(sess *session) {
 	}
 }
 
-// Shutdown stops accepting connections, tells idle sessions 421 and closes
-// them, lets transfers in flight finish, and returns once every session has
-// ended or ctx is done (then the remaining sessions are closed and ctx's
-// error is returned).
+// Shutdown stops accepting connections and lets every session finish what
+// it is doing: a session is closed with 421 once it is between commands and
+// has been quiet for DrainQuiet (a client in the middle of a login-PASV-STOR
+// sequence finishes it first), and transfers in flight run to their end.
+// Shutdown returns once every connection has ended, or when ctx is done:
+// then the remaining sessions are closed at once and ctx's error is
+// returned.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.stop((*session).drain)
 	done := make(chan struct{})
@@ -284,25 +321,33 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 }
 
-// Close closes every listener and every session at once.
+// Close closes every listener and every connection at once.
 func (s *Server) Close() error {
-	s.stop((*session).kill)
+	conns := s.stop((*session).kill)
+	for _, c := range conns {
+		c.Close() // connections still in their PROXY handshake
+	}
 	return nil
 }
 
-// stop closes the listeners, refuses new sessions and applies end to each
-// open session.
-func (s *Server) stop(end func(*session)) {
+// stop closes the listeners, refuses new connections and applies end to
+// each session. The locks are held only to take a snapshot: end runs
+// without them, so nothing a session does can hold up admit and release.
+func (s *Server) stop(end func(*session)) []net.Conn {
 	s.init()
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	s.closing.Store(true)
-	for l := range s.lns {
+	lns := slices.Collect(maps.Keys(s.lns))
+	sessions := slices.Collect(maps.Keys(s.sessions))
+	conns := slices.Collect(maps.Keys(s.conns))
+	s.mu.Unlock()
+	for _, l := range lns {
 		l.Close()
 	}
-	for sess := range s.sessions {
+	for _, sess := range sessions {
 		end(sess)
 	}
+	return conns
 }
 
 // Sessions is the number of open control connections.

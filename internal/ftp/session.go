@@ -20,12 +20,14 @@ import (
 type session struct {
 	srv    *Server
 	id     uint64
-	conn   net.Conn      // the accepted connection: deadlines and Close
-	ctrl   net.Conn      // the control stream on it (TLS after AUTH TLS)
-	r      *bufio.Reader // reads ctrl
-	client netip.Addr    // real client IP (PROXY-derived behind a LB)
-	local  netip.Addr    // the address the client dialled (PROXY destination, else ours)
-	health bool          // a load balancer's health check (PROXY LOCAL)
+	conn   net.Conn    // the accepted connection: deadlines and Close
+	ctrl   net.Conn    // the control stream on it (TLS after AUTH TLS)
+	in     *ctrlReader // reads ctrl; watches it while a command runs
+	r      *bufio.Reader
+	lines  lineReader
+	client netip.Addr // real client IP (PROXY-derived behind a LB)
+	local  netip.Addr // the address the client dialled (PROXY destination, else ours)
+	health bool       // a load balancer's health check (PROXY LOCAL)
 	// sharedCounted: the session is in Server.Shared's per-IP count.
 	sharedCounted bool
 	log           *slog.Logger
@@ -35,9 +37,12 @@ type session struct {
 	wmu   sync.Mutex // serialises control writes
 	wfail bool
 
-	mu       sync.Mutex // guards the fields below, shared with Shutdown
-	busy     bool       // a command or a transfer is running
-	draining bool
+	// mu guards the fields below, shared with Shutdown and the transfer
+	// goroutine. Nothing is written to the network while it is held.
+	mu       sync.Mutex
+	busy     bool      // a command or a transfer is running
+	draining bool      // Shutdown was called: close once quiet
+	quiet    time.Time // since when no command or transfer has run
 	xfer     *transfer
 
 	// Command goroutine state.
@@ -64,21 +69,33 @@ func newSession(srv *Server, c net.Conn) *session {
 	id := srv.nextID.Add(1)
 	client := AddrIP(c.RemoteAddr())
 	ctx, cancel := context.WithCancel(context.Background())
-	return &session{
+	s := &session{
 		srv:       srv,
 		id:        id,
 		conn:      c,
-		ctrl:      c,
-		r:         bufio.NewReaderSize(c, 512),
 		client:    client,
 		local:     AddrIP(c.LocalAddr()),
 		log:       srv.Logger.With("session", id, "client", client.String()),
 		ctx:       ctx,
 		cancel:    cancel,
+		quiet:     time.Now(),
 		cwd:       "/",
 		mlstFacts: allFacts,
 		hashAlgo:  HashSHA256,
 	}
+	s.setControl(c)
+	return s
+}
+
+// setControl makes c the control stream (the accepted connection, or TLS
+// on it).
+func (s *session) setControl(c net.Conn) {
+	s.wmu.Lock()
+	s.ctrl = c
+	s.wmu.Unlock()
+	s.in = &ctrlReader{conn: c, gone: s.gone}
+	s.r = bufio.NewReaderSize(s.in, 512)
+	s.lines = lineReader{r: s.r}
 }
 
 // AddrIP is the IP of a TCP address, IPv4-mapped IPv6 unmapped (zero if
@@ -108,11 +125,17 @@ func (s *session) serve() {
 	s.reply(220, s.srv.Welcome)
 	for {
 		line, err := s.readCommand()
-		if errors.Is(err, errLineTooLong) {
+		var ne net.Error
+		switch {
+		case errors.Is(err, errLineTooLong):
 			s.reply(500, "Command line too long.")
 			continue
-		}
-		if err != nil {
+		case errors.As(err, &ne) && ne.Timeout():
+			if s.timedOut() {
+				return
+			}
+			continue
+		case err != nil:
 			s.readFailed(err)
 			return
 		}
@@ -129,57 +152,103 @@ func (s *session) serve() {
 				}
 			}
 			// Anything else waits for the transfer's final reply, in order.
+			s.in.watch()
 			s.waitTransfer()
+			s.in.unwatch()
 		}
-		if !s.begin() {
-			return
-		}
+		s.begin()
 		quit := s.dispatch(verb, arg)
-		if !s.finish() || quit {
+		s.finish()
+		if quit {
 			return
 		}
 	}
 }
 
-// begin marks the session busy; false if it is draining (it got its 421).
-func (s *session) begin() bool {
+// begin marks the session busy: a drain leaves it alone until it is done.
+func (s *session) begin() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.draining {
-		return false
-	}
 	s.busy = true
-	return true
 }
 
-// finish ends a command; a drain that arrived meanwhile closes the session
-// now unless a transfer still runs (then the transfer closes it).
-func (s *session) finish() bool {
+// finish ends a command; a transfer it started keeps the session busy.
+func (s *session) finish() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.xfer != nil {
+	if s.xfer == nil {
+		s.busy = false
+		s.quiet = time.Now()
+	}
+}
+
+// readCommand reads one command line within the deadline armRead sets.
+func (s *session) readCommand() (string, error) {
+	s.armRead()
+	return s.lines.read(maxLine)
+}
+
+// armRead sets the control read deadline for the wait ahead: none while a
+// transfer runs (a control connection is silent during a long transfer),
+// the end of the quiet moment while draining, else the idle timeout. It
+// runs under mu, as do drain and endTransfer, which move the deadline to
+// wake the command loop: neither can be overwritten by a stale value.
+func (s *session) armRead() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var d time.Time
+	switch {
+	case s.xfer != nil:
+	case s.draining && s.between():
+		d = s.quiet.Add(s.srv.DrainQuiet)
+	default:
+		d = s.quiet.Add(s.srv.IdleTimeout)
+	}
+	_ = s.conn.SetReadDeadline(d)
+}
+
+// between reports whether the client is between command sequences: no
+// half-received command line and nothing set up that a following command
+// would use (a login begun with USER, PASV/PORT, REST, RNFR). Command
+// goroutine only.
+func (s *session) between() bool {
+	return !s.lines.partial() && (s.user == "" || s.acct != nil) &&
+		s.pasv == nil && !s.active.IsValid() && s.rest == 0 && s.renameFrom == ""
+}
+
+// timedOut decides what a read deadline that passed means, and reports
+// whether the session ends: draining and quiet for DrainQuiet (421, RFC
+// 959 §5.4), idle for IdleTimeout (421), or neither — a wake-up from drain
+// or from a transfer's end, after which the loop reads on.
+func (s *session) timedOut() bool {
+	s.mu.Lock()
+	xfer, draining, idle := s.xfer != nil, s.draining, time.Since(s.quiet)
+	s.mu.Unlock()
+	switch {
+	case xfer:
+		return false
+	case draining && s.between() && idle >= s.srv.DrainQuiet:
+		s.log.Info("closing session: server shutting down")
+		s.reply(421, "Server shutting down; closing control connection.")
+		return true
+	case idle >= s.srv.IdleTimeout:
+		s.log.Info("idle timeout")
+		s.reply(421, "Timeout: closing control connection.")
 		return true
 	}
-	s.busy = false
-	if s.draining {
-		s.reply(421, "Server shutting down; closing control connection.")
-		return false
-	}
-	return true
+	return false
 }
 
-// drain is called by Server.Shutdown: an idle session gets 421 and is
-// closed now; a busy one after its command or transfer ends.
+// drain is called by Server.Shutdown. It writes nothing (a peer that does
+// not read must not hold up Shutdown): it marks the session and wakes its
+// command loop if that waits for the client; the loop closes the session
+// with 421 once it is between commands and quiet (timedOut).
 func (s *session) drain() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.draining {
-		return
-	}
 	s.draining = true
 	if !s.busy {
-		s.reply(421, "Server shutting down; closing control connection.")
-		s.conn.Close()
+		_ = s.conn.SetReadDeadline(time.Now())
 	}
 }
 
@@ -187,6 +256,17 @@ func (s *session) drain() {
 func (s *session) kill() {
 	s.cancel()
 	s.conn.Close()
+}
+
+// gone is called when the background read finds the control connection
+// closed while a command runs: the client vanished (or the command closed
+// it). Cancelling the session's context ends the storage call the command
+// waits for, and the descriptor is freed now.
+func (s *session) gone(err error) {
+	if !errors.Is(err, net.ErrClosed) {
+		s.log.Info("client closed the control connection during a command", "err", err)
+	}
+	s.kill()
 }
 
 func (s *session) end() {
@@ -198,24 +278,11 @@ func (s *session) end() {
 }
 
 func (s *session) readFailed(err error) {
-	var ne net.Error
 	switch {
-	case errors.As(err, &ne) && ne.Timeout():
-		s.log.Info("idle timeout")
-		s.reply(421, "Timeout: closing control connection.")
 	case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
 	default:
 		s.log.Debug("control read failed", "err", err)
 	}
-}
-
-// readCommand reads one command line. The idle timeout applies only while
-// no transfer runs: a control connection is silent during a long transfer.
-func (s *session) readCommand() (string, error) {
-	if !s.transferring() {
-		_ = s.conn.SetReadDeadline(time.Now().Add(s.srv.IdleTimeout))
-	}
-	return readLine(s.r, maxLine)
 }
 
 // splitCommand parses "VERB arg" (RFC 959 §5.3): the verb is
@@ -255,6 +322,10 @@ func (s *session) dispatch(verb, arg string) (quit bool) {
 		if verb != "RNFR" {
 			// RNTO must follow RNFR directly (RFC 959 §4.1.3).
 			defer func() { s.renameFrom = "" }()
+		}
+		if !c.conn {
+			s.in.watch()
+			defer s.in.unwatch()
 		}
 		return c.run(s, arg)
 	}

@@ -1,7 +1,6 @@
 package ftp
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -93,10 +92,7 @@ func (s *session) startTLS() bool {
 		s.conn.Close()
 		return false
 	}
-	s.wmu.Lock()
-	s.ctrl = tc
-	s.wmu.Unlock()
-	s.r = bufio.NewReaderSize(tc, 512)
+	s.setControl(tc)
 	s.tlsControl = true
 	return true
 }

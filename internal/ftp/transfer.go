@@ -6,21 +6,41 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"sync"
 	"sync/atomic"
 	"time"
 )
 
 // transfer is one data-connection command in flight (RETR, STOR, LIST…).
-// It owns the data endpoint the session had set up (PASV or PORT).
+// It owns everything the command uses: its context, the data endpoint the
+// session had set up (PASV or PORT) and the connection made from it, and
+// the storage handle (a reader or an Upload), which is opened with the
+// transfer's context.
+//
+// There is one way to stop it, whoever asks (ABOR, the stall timer, the
+// client vanishing, Server.Close): cancel its context. That closes the data
+// connection and ends every storage wait begun with the context (upload
+// buffer budget, a part slot, an S3 read); the transfer's goroutine then
+// returns, and close releases the handle: a reader is closed, an upload
+// that did not commit is aborted.
 type transfer struct {
+	s          *session
 	verb, name string
+	ctx        context.Context
+	cancel     context.CancelCauseFunc
 	pasv       PassiveListener
 	active     netip.AddrPort
-	cancel     context.CancelFunc
+	data       net.Conn      // the data connection, once open (raw, under any TLS)
+	reader     io.ReadCloser // storage handle of a download
+	upload     Upload        // storage handle of an upload
 	done       chan struct{}
 	bytes      atomic.Int64
-	aborted    atomic.Bool
 	start      time.Time
+
+	// The stall timer (see watch).
+	moved   atomic.Int64 // when a byte last moved, as time since start
+	stallMu sync.Mutex
+	stall   *time.Timer
 }
 
 // hasDataEndpoint reports whether PASV/EPSV or PORT/EPRT came first.
@@ -29,53 +49,78 @@ func (s *session) hasDataEndpoint() bool {
 }
 
 // startTransfer runs a data-connection command in its own goroutine. run
-// sends 150 and 226 itself; an error it returns becomes the final reply.
-// The command loop meanwhile answers ABOR and STAT, and queues the rest.
-func (s *session) startTransfer(verb, name string, run func(ctx context.Context, x *transfer) error) {
+// opens storage and the data connection through x, sends 150 and 226
+// itself; an error it returns becomes the final reply. The command loop
+// meanwhile answers ABOR and STAT, and queues the rest.
+func (s *session) startTransfer(verb, name string, run func(x *transfer) error) {
 	if !s.hasDataEndpoint() {
 		s.replyError(errNoDataConn, verb)
 		return
 	}
-	ctx, cancel := context.WithCancel(s.ctx)
-	x := &transfer{verb: verb, name: name, pasv: s.pasv, active: s.active, cancel: cancel, done: make(chan struct{}), start: time.Now()}
+	ctx, cancel := context.WithCancelCause(s.ctx)
+	x := &transfer{s: s, verb: verb, name: name, ctx: ctx, cancel: cancel, pasv: s.pasv, active: s.active,
+		done: make(chan struct{}), start: time.Now()}
 	s.pasv, s.active = nil, netip.AddrPort{}
 	s.mu.Lock()
 	s.xfer = x
-	s.mu.Unlock()
 	// The control connection may be silent for as long as the transfer runs.
 	_ = s.conn.SetReadDeadline(time.Time{})
-	go func() {
-		err := run(ctx, x)
-		if x.pasv != nil {
-			x.pasv.Close()
-		}
-		if err != nil && x.aborted.Load() {
-			err = errAborted
-		}
-		if err != nil {
-			s.replyError(err, verb)
-		}
-		s.log.Info("transfer", "verb", verb, "path", name, "bytes", x.bytes.Load(),
-			"duration", time.Since(x.start).Round(time.Millisecond), "ok", err == nil)
-		cancel()
-		s.endTransfer()
-		close(x.done)
-	}()
+	s.mu.Unlock()
+	go x.run(run)
 }
 
-// endTransfer clears the transfer; a drain that came meanwhile closes the
-// session now, else the idle timer starts again.
+func (x *transfer) run(body func(*transfer) error) {
+	err := x.close(body(x))
+	if err != nil {
+		x.s.replyError(err, x.verb)
+	}
+	x.s.log.Info("transfer", "verb", x.verb, "path", x.name, "bytes", x.bytes.Load(),
+		"duration", time.Since(x.start).Round(time.Millisecond), "ok", err == nil)
+	x.s.endTransfer()
+	close(x.done)
+}
+
+// close releases what the transfer holds, however it ended, and returns
+// the error that ends it: the reason it was cancelled (ABOR, a stall), if
+// it was, rather than what that did to a read or a write. An upload that
+// failed is aborted on a context of its own: ctx may be cancelled, and S3
+// must still be told.
+func (x *transfer) close(err error) error {
+	x.stopWatch()
+	if err != nil {
+		if cause := context.Cause(x.ctx); cause != nil {
+			err = cause
+		}
+	}
+	x.cancel(nil)
+	if x.data != nil {
+		x.data.Close() // before the final reply (RFC 959 §4.1.3 for ABOR)
+	}
+	if x.upload != nil && err != nil {
+		actx, cancel := context.WithTimeout(context.WithoutCancel(x.ctx), time.Minute)
+		if aerr := x.upload.Abort(actx); aerr != nil {
+			x.s.log.Warn("upload abort failed", "path", x.name, "err", aerr)
+		}
+		cancel()
+	}
+	if x.reader != nil {
+		x.reader.Close()
+	}
+	if x.pasv != nil {
+		x.pasv.Close()
+	}
+	return err
+}
+
+// endTransfer clears the transfer and wakes the command loop, which sets
+// its idle or drain deadline again (armRead).
 func (s *session) endTransfer() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.xfer = nil
 	s.busy = false
-	if s.draining {
-		s.reply(421, "Server shutting down; closing control connection.")
-		s.conn.Close()
-		return
-	}
-	_ = s.conn.SetReadDeadline(time.Now().Add(s.srv.IdleTimeout))
+	s.quiet = time.Now()
+	_ = s.conn.SetReadDeadline(time.Now())
 }
 
 func (s *session) current() *transfer {
@@ -96,8 +141,7 @@ func (s *session) waitTransfer() {
 // transfer ends with 426, then ABOR itself gets 226.
 func (s *session) abortTransfer() {
 	if x := s.current(); x != nil {
-		x.aborted.Store(true)
-		x.cancel()
+		x.cancel(errAborted)
 		<-x.done
 	}
 	s.reply(226, "ABOR successful.")
@@ -130,13 +174,15 @@ func (s *session) closePassive() {
 // passive connection (from its own IP only; PassiveProvider checks that),
 // or dials the active address. Then it sends the 150 opening reply and,
 // under PROT P, runs the TLS handshake (after the 150: some clients only
-// start it then). The connection is closed when ctx ends, so ABOR
-// interrupts a blocked read or write; a stalled one times out.
-func (s *session) openData(ctx context.Context, x *transfer, opening string) (net.Conn, error) {
+// start it then). The connection is closed when the transfer's context
+// ends, which interrupts a blocked read or write; from now on the stall
+// timer runs.
+func (x *transfer) openData(opening string) (net.Conn, error) {
+	s := x.s
 	if !s.protP && s.dataTLSRequired() {
 		return nil, errDataTLS
 	}
-	actx, cancel := context.WithTimeout(ctx, s.srv.DataTimeout)
+	actx, cancel := context.WithTimeout(x.ctx, s.srv.DataTimeout)
 	defer cancel()
 	var conn net.Conn
 	var err error
@@ -148,8 +194,8 @@ func (s *session) openData(ctx context.Context, x *transfer, opening string) (ne
 	}
 	switch {
 	case err == nil:
-	case ctx.Err() != nil:
-		return nil, ctx.Err()
+	case x.ctx.Err() != nil:
+		return nil, x.ctx.Err()
 	case actx.Err() != nil:
 		return nil, errDataTimeout
 	default:
@@ -157,45 +203,78 @@ func (s *session) openData(ctx context.Context, x *transfer, opening string) (ne
 		return nil, errDataConn
 	}
 	raw := conn
-	context.AfterFunc(ctx, func() { raw.Close() })
+	x.data = raw
+	context.AfterFunc(x.ctx, func() { raw.Close() })
 	s.reply(150, opening)
-	if conn, err = s.protectData(ctx, conn); err != nil {
+	x.watch(s.srv.StallTimeout)
+	if conn, err = s.protectData(x.ctx, conn); err != nil {
 		return nil, err
 	}
-	return &stallConn{Conn: conn, timeout: s.srv.StallTimeout, x: x}, nil
+	return &countConn{Conn: conn, x: x}, nil
 }
 
-// stallConn ends a transfer in which no byte moves for timeout, and
-// counts the bytes that do. Deadlines are pushed forward at most every
-// timeout/8, not on each call.
-type stallConn struct {
-	net.Conn
-	timeout time.Duration
-	x       *transfer
-	last    time.Time
+// watch starts the stall timer: a transfer in which no byte moves for
+// timeout is cancelled (errStalled), whatever it waits for — a client that
+// stopped sending or reading, or storage that stopped answering or giving
+// out buffer budget.
+func (x *transfer) watch(timeout time.Duration) {
+	x.touch()
+	x.stallMu.Lock()
+	defer x.stallMu.Unlock()
+	x.stall = time.AfterFunc(timeout, func() {
+		x.stallMu.Lock()
+		defer x.stallMu.Unlock()
+		if x.stall == nil {
+			return
+		}
+		idle := time.Since(x.start) - time.Duration(x.moved.Load())
+		if idle >= timeout {
+			x.s.log.Info("transfer stalled", "verb", x.verb, "path", x.name, "timeout", timeout)
+			x.cancel(errStalled)
+			return
+		}
+		x.stall.Reset(timeout - idle)
+	})
 }
 
-func (c *stallConn) refresh() {
-	if now := time.Now(); now.Sub(c.last) > c.timeout/8 {
-		_ = c.Conn.SetDeadline(now.Add(c.timeout))
-		c.last = now
+// stopWatch stops the stall timer: the data has all moved (an upload's
+// commit is bounded by the store's own deadlines), or the transfer ended.
+func (x *transfer) stopWatch() {
+	x.stallMu.Lock()
+	defer x.stallMu.Unlock()
+	if x.stall != nil {
+		x.stall.Stop()
+		x.stall = nil
 	}
 }
 
-func (c *stallConn) Read(p []byte) (int, error) {
-	c.refresh()
+func (x *transfer) touch() { x.moved.Store(int64(time.Since(x.start))) }
+
+// countConn counts the bytes that move on a data connection and tells the
+// stall timer.
+type countConn struct {
+	net.Conn
+	x *transfer
+}
+
+func (c *countConn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
-	c.x.bytes.Add(int64(n))
+	if n > 0 {
+		c.x.bytes.Add(int64(n))
+		c.x.touch()
+	}
 	if err != nil && err != io.EOF {
 		err = fmt.Errorf("%w: %w", errDataLost, err)
 	}
 	return n, err
 }
 
-func (c *stallConn) Write(p []byte) (int, error) {
-	c.refresh()
+func (c *countConn) Write(p []byte) (int, error) {
 	n, err := c.Conn.Write(p)
-	c.x.bytes.Add(int64(n))
+	if n > 0 {
+		c.x.bytes.Add(int64(n))
+		c.x.touch()
+	}
 	if err != nil {
 		err = fmt.Errorf("%w: %w", errDataLost, err)
 	}

@@ -120,7 +120,10 @@ func (m *multipart) waitSends(cancel context.CancelFunc) {
 // whole object (S3 combines the parts' CRCs), which HASH can answer from
 // and which a server-side copy of the object can reuse. It runs on sendCtx
 // so that an ABOR cannot cut it off after S3 created the upload but before
-// we learnt its id (an upload nobody would abort).
+// we learnt its id (an upload nobody would abort). The wait for it ends
+// with u.ctx, though: a store that does not answer must not keep an ABOR
+// waiting. The request then goes on alone, and an upload it creates after
+// all is aborted.
 func (u *upload) start() error {
 	in := &s3.CreateMultipartUploadInput{
 		Bucket:            aws.String(u.s.bucket),
@@ -129,9 +132,23 @@ func (u *upload) start() error {
 		ChecksumType:      types.ChecksumTypeFullObject,
 	}
 	u.props.applyCreate(in, u.contentType, nil)
-	out, err := u.s.client.CreateMultipartUpload(u.sendCtx, in)
-	if err != nil {
-		return err
+	res := make(chan createResult, 1)
+	go func() {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(u.sendCtx), abortTimeout)
+		defer cancel()
+		out, err := u.s.client.CreateMultipartUpload(rctx, in)
+		res <- createResult{out, err}
+	}()
+	var out *s3.CreateMultipartUploadOutput
+	select {
+	case r := <-res:
+		if r.err != nil {
+			return r.err
+		}
+		out = r.out
+	case <-u.ctx.Done():
+		go u.s.abortLate(u.key, res)
+		return u.ctx.Err()
 	}
 	u.mp = newMultipart(aws.ToString(out.UploadId), u.algo, true, u.s.concurrency)
 	u.ownMP = true
@@ -139,6 +156,25 @@ func (u *upload) start() error {
 	u.sha = nil // the object will not be one PutObject
 	u.s.live.addID(u.key, u.mp.id)
 	return nil
+}
+
+type createResult struct {
+	out *s3.CreateMultipartUploadOutput
+	err error
+}
+
+// abortLate aborts the multipart upload that a CreateMultipartUpload no
+// one waits for any more creates after all.
+func (s *Store) abortLate(key string, res <-chan createResult) {
+	r := <-res
+	if r.err != nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), abortTimeout)
+	defer cancel()
+	if err := s.abortMultipart(ctx, key, aws.ToString(r.out.UploadId)); err != nil {
+		s.log.Warn("abort multipart upload created after its transfer ended", "key", key, "err", err)
+	}
 }
 
 // sendCurrent hands the current (full or last) part to a sender goroutine,
