@@ -172,14 +172,15 @@ func (f *fsys) Remove(ctx context.Context, name string) error {
 	if name == "/" {
 		return fmt.Errorf("s3fs: remove /: %w", fs.ErrInvalid)
 	}
-	hadPartial, err := f.removePartial(ctx, key)
+	obj, err := f.s.headObject(ctx, key)
 	if err != nil {
 		return mapErr("remove", name, err)
 	}
-	if _, err := f.s.headFile(ctx, key, name); err != nil {
-		if !isNotFound(err) {
-			return mapErr("remove", name, err)
-		}
+	hadPartial, err := f.removePartial(ctx, key, obj)
+	if err != nil {
+		return mapErr("remove", name, err)
+	}
+	if obj == nil {
 		if hadPartial {
 			return nil
 		}
@@ -193,8 +194,9 @@ func (f *fsys) Remove(ctx context.Context, name string) error {
 }
 
 // removePartial discards key's partial; it reports whether there was one.
-func (f *fsys) removePartial(ctx context.Context, key string) (bool, error) {
-	p, err := f.s.findPartial(ctx, key)
+// obj is the object at key (nil: none).
+func (f *fsys) removePartial(ctx context.Context, key string, obj *s3.HeadObjectOutput) (bool, error) {
+	p, err := f.s.findPartial(ctx, key, obj, true)
 	if err != nil || p == nil {
 		return false, err
 	}
