@@ -92,7 +92,7 @@ func TestOverwriteInterrupted(t *testing.T) {
 	auth := []string{"-sS", "--user", "demo:demo"}
 	open := "set net:max-retries 1; set cmd:fail-exit yes; open -u demo,demo ftp://" + n.Addr + "; "
 
-	stored := func(name string) []byte {
+	stored := func(t *testing.T, name string) []byte {
 		t.Helper()
 		out := filepath.Join(dir, "check-"+name)
 		mustRun(t, time.Minute, nil, curl, append(auth, "-o", out, base+name)...)
@@ -103,7 +103,7 @@ func TestOverwriteInterrupted(t *testing.T) {
 	t.Run("download", func(t *testing.T) {
 		size := interruptOverwrite(t, n, curl, dir, "dl.bin", old, next[:1_000_000])
 		t.Logf("partial of %d bytes pending", size)
-		if got := stored("dl.bin"); !bytes.Equal(got, old) {
+		if got := stored(t, "dl.bin"); !bytes.Equal(got, old) {
 			t.Fatalf("curl saved %d bytes (exit 0), want the complete old %d", len(got), len(old))
 		}
 		local := filepath.Join(dir, "dl-lftp.bin")
@@ -133,7 +133,7 @@ func TestOverwriteInterrupted(t *testing.T) {
 			}
 			mark := len(n.out.String())
 			out, err := run(t, time.Minute, nil, tool, c.resume...)
-			got := stored(name)
+			got := stored(t, name)
 			var dialog []string // what the client sent and got, from its debug output
 			for _, l := range strings.Split(out, "\n") {
 				if l = strings.TrimSpace(l); strings.HasPrefix(l, "---> ") || strings.HasPrefix(l, "<--- ") ||
@@ -164,7 +164,7 @@ func TestOverwriteInterrupted(t *testing.T) {
 			}
 			t.Logf("%s resume after the interrupted overwrite failed loudly, file unchanged: %v", c.client, err)
 			mustRun(t, time.Minute, nil, tool, c.plain...)
-			if got := stored(name); !bytes.Equal(got, next) {
+			if got := stored(t, name); !bytes.Equal(got, next) {
 				t.Fatalf("plain %s upload after the refused resume: %d bytes, want the new %d", c.client, len(got), len(next))
 			}
 		})
@@ -189,7 +189,7 @@ func TestOverwriteInterrupted(t *testing.T) {
 				tool = lftp
 			}
 			_, err := run(t, time.Minute, nil, tool, c.args...)
-			switch got := stored(name); {
+			switch got := stored(t, name); {
 			case bytes.Equal(got, small):
 				t.Logf("%s -c of a smaller replacement: byte-exact (exit %v)", c.client, err)
 			case bytes.Equal(got, old):
