@@ -8,8 +8,10 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
@@ -50,7 +52,13 @@ type condState struct {
 	mu             sync.Mutex
 	c              condSupport
 	known, probing bool
+	failed         time.Time // the last probe that failed (retried after probeRetry)
 }
+
+// probeRetry spaces the probes after one failed, so that a store that
+// refuses the probe key (a bucket policy) does not cost a request per
+// conditional request.
+const probeRetry = time.Minute
 
 // conditions returns what the store honours, probing it the first time.
 // A probe that fails (store unreachable) is retried at the next call;
@@ -59,15 +67,16 @@ func (s *Store) conditions(ctx context.Context) condSupport {
 	all := condSupport{put: true, complete: true, del: true, delBatch: true}
 	st := s.cond
 	st.mu.Lock()
-	known, probing, c := st.known, st.probing, st.c
-	if !known && !probing {
+	known, c := st.known, st.c
+	wait := st.probing || s.now().Sub(st.failed) < probeRetry
+	if !known && !wait {
 		st.probing = true
 	}
 	st.mu.Unlock()
 	switch {
 	case known:
 		return c
-	case probing: // another request is probing; no lock is held over it
+	case wait: // another request is probing (no lock is held over it), or one failed just now
 		return all
 	}
 	c, err := s.probeConditions(ctx)
@@ -75,6 +84,8 @@ func (s *Store) conditions(ctx context.Context) condSupport {
 	st.probing = false
 	if err == nil {
 		st.c, st.known = c, true
+	} else {
+		st.failed = s.now()
 	}
 	st.mu.Unlock()
 	if err != nil {
@@ -136,13 +147,13 @@ func (s *Store) probeConditions(ctx context.Context) (condSupport, error) {
 	case err != nil && !isNotImplemented(err):
 		return c, err
 	}
-	if ok, err := s.probeComplete(ctx, key); err != nil {
+	ok, err := s.probeComplete(ctx, key)
+	if err != nil {
 		return c, err
-	} else {
-		c.complete = ok
 	}
+	c.complete = ok
 	const wrong = `"00000000000000000000000000000000"`
-	_, err := s.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(key), IfMatch: aws.String(wrong)})
+	_, err = s.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(key), IfMatch: aws.String(wrong)})
 	switch {
 	case isPrecondition(err):
 		c.del = true
@@ -172,21 +183,25 @@ func (s *Store) probeComplete(ctx context.Context, key string) (bool, error) {
 		return false, err
 	}
 	id := aws.ToString(created.UploadId)
+	defer func() {
+		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), abortTimeout)
+		defer cancel()
+		if err := s.abortMultipart(actx, key, id); err != nil {
+			s.log.Warn("abort probe upload", "key", key, "err", err)
+		}
+	}()
 	part, err := s.client.UploadPart(ctx, &s3.UploadPartInput{Bucket: aws.String(s.bucket), Key: aws.String(key),
 		UploadId: aws.String(id), PartNumber: aws.Int32(1), Body: strings.NewReader("q"), ContentLength: aws.Int64(1)})
-	if err == nil {
-		_, err = s.client.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{
-			Bucket: aws.String(s.bucket), Key: aws.String(key), UploadId: aws.String(id), IfNoneMatch: aws.String("*"),
-			MultipartUpload: &types.CompletedMultipartUpload{Parts: []types.CompletedPart{{PartNumber: aws.Int32(1), ETag: part.ETag}}},
-		})
-		if err == nil {
-			return false, nil // completed despite the condition
-		}
+	if err != nil {
+		return false, err
 	}
-	if aerr := s.abortMultipart(ctx, key, id); aerr != nil {
-		s.log.Warn("abort probe upload", "key", key, "err", aerr)
-	}
+	_, err = s.client.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{
+		Bucket: aws.String(s.bucket), Key: aws.String(key), UploadId: aws.String(id), IfNoneMatch: aws.String("*"),
+		MultipartUpload: &types.CompletedMultipartUpload{Parts: []types.CompletedPart{{PartNumber: aws.Int32(1), ETag: part.ETag}}},
+	})
 	switch {
+	case err == nil:
+		return false, nil // completed despite the condition
 	case isPrecondition(err):
 		return true, nil
 	case isNotImplemented(err):
@@ -208,9 +223,20 @@ func isPrecondition(err error) bool {
 	return false
 }
 
+// isNotImplemented reports a store refusing a conditional request as
+// such: 501, or another 4xx than 412/409 (a store that does not know the
+// header may call it an invalid argument or a bad request). A probe that
+// gets it counts the condition as not honoured.
 func isNotImplemented(err error) bool {
 	var api smithy.APIError
-	return errors.As(err, &api) && api.ErrorCode() == "NotImplemented"
+	if !errors.As(err, &api) || isPrecondition(err) {
+		return false
+	}
+	if api.ErrorCode() == "NotImplemented" {
+		return true
+	}
+	var re *awshttp.ResponseError
+	return errors.As(err, &re) && re.HTTPStatusCode() >= 400 && re.HTTPStatusCode() < 500
 }
 
 // condition is what a commit requires of the object at its key: the ETag
