@@ -83,6 +83,8 @@ func (f *fsys) Rename(ctx context.Context, from, to string) error {
 		// on the source since (FileZilla's .filepart, another node) stays.
 		err := f.s.deleteIfMatch(ctx, fromKey, aws.ToString(head.ETag))
 		if isPrecondition(err) {
+			f.s.log.Warn("rename: the source was replaced after it was copied; both names kept",
+				"from", fromKey, "to", toKey, "copied_etag", aws.ToString(head.ETag))
 			return &sourceChangedError{to: to, err: err}
 		}
 		if err != nil {
@@ -268,6 +270,7 @@ func (s *Store) deleteSources(ctx context.Context, objs []types.Object) error {
 		return err
 	}
 	if n := changed.Load(); n > 0 {
+		s.log.Warn("rename: sources replaced after they were copied stay under the old name too", "replaced", n)
 		// A marker over a file that stays would only fail to go.
 		return fmt.Errorf("%d sources were replaced during the rename and stay: %w", n, ftp.ErrChanged)
 	}

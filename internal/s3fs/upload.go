@@ -311,6 +311,10 @@ func (u *upload) Commit(ctx context.Context) error {
 	stop := context.AfterFunc(ctx, u.cancel)
 	defer stop()
 	if err := u.store(ctx); err != nil {
+		if errors.Is(err, ftp.ErrChanged) {
+			u.s.log.Warn("resumed upload not stored: the object it builds on was replaced meanwhile",
+				"key", u.key, "base_etag", u.baseE, "err", err)
+		}
 		return u.fail(err)
 	}
 	u.finish(stateCommitted)
