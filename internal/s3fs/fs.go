@@ -172,11 +172,11 @@ func (f *fsys) Remove(ctx context.Context, name string) error {
 	if name == "/" {
 		return fmt.Errorf("s3fs: remove /: %w", fs.ErrInvalid)
 	}
-	obj, err := f.s.headObject(ctx, key)
+	obj, p, err := f.s.lookup(ctx, key, true)
 	if err != nil {
 		return mapErr("remove", name, err)
 	}
-	hadPartial, err := f.removePartial(ctx, key, obj)
+	hadPartial, err := f.removePartial(ctx, key, p)
 	if err != nil {
 		return mapErr("remove", name, err)
 	}
@@ -193,12 +193,11 @@ func (f *fsys) Remove(ctx context.Context, name string) error {
 	return mapErr("remove", name, err)
 }
 
-// removePartial discards key's partial; it reports whether there was one.
-// obj is the object at key (nil: none).
-func (f *fsys) removePartial(ctx context.Context, key string, obj *s3.HeadObjectOutput) (bool, error) {
-	p, err := f.s.findPartial(ctx, key, obj, true)
-	if err != nil || p == nil {
-		return false, err
+// removePartial discards key's partial p (nil: none); it reports whether
+// there was one.
+func (f *fsys) removePartial(ctx context.Context, key string, p *partialState) (bool, error) {
+	if p == nil {
+		return false, nil
 	}
 	if p.uploadID != "" && f.s.live.hasID(p.uploadID) {
 		return false, errBusy

@@ -266,6 +266,21 @@ func (s *Store) findPartial(ctx context.Context, key string, obj *s3.HeadObjectO
 	return p, nil
 }
 
+// lookup returns the object at key (nil: none) and key's partial (nil:
+// none), once the uploads of key closing in this process have ended (one
+// may store the object or a partial). discard as for findPartial.
+func (s *Store) lookup(ctx context.Context, key string, discard bool) (*s3.HeadObjectOutput, *partialState, error) {
+	if err := s.live.waitClosing(ctx, key); err != nil {
+		return nil, nil, err
+	}
+	obj, err := s.headObject(ctx, key)
+	if err != nil {
+		return nil, nil, err
+	}
+	p, err := s.findPartial(ctx, key, obj, discard)
+	return obj, p, err
+}
+
 // isStale reports a partial (marker metadata md, last activity t) that an
 // object stored since at its name supersedes; obj is that object, nil for
 // none.

@@ -29,11 +29,7 @@ func (f *fsys) PartialSize(ctx context.Context, name string) (int64, bool, error
 	if name == "/" {
 		return 0, false, nil
 	}
-	obj, err := f.s.headObject(ctx, key)
-	if err != nil {
-		return 0, false, mapErr("size", name, err)
-	}
-	p, err := f.s.findPartial(ctx, key, obj, false)
+	_, p, err := f.s.lookup(ctx, key, false)
 	if err != nil || p == nil {
 		return 0, false, mapErr("size", name, err)
 	}
@@ -77,11 +73,7 @@ func (f *fsys) Resume(ctx context.Context, name string, offset int64) (ftp.Uploa
 	if name == "/" || offset < 0 {
 		return nil, fmt.Errorf("s3fs: resume %s at %d: %w", name, offset, fs.ErrInvalid)
 	}
-	head, err := f.s.headObject(ctx, key)
-	if err != nil {
-		return nil, mapErr("resume", name, err)
-	}
-	p, err := f.s.findPartial(ctx, key, head, true)
+	head, p, err := f.s.lookup(ctx, key, true)
 	if err != nil {
 		return nil, mapErr("resume", name, err)
 	}
