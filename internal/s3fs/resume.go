@@ -53,11 +53,12 @@ func (f *fsys) PartialSize(ctx context.Context, name string) (int64, bool, error
 //	object, interrupted overwrite continue the partial (a)  ErrOverwritePending (b)
 //
 // (a) only a client that kept count itself can send it: SIZE reports the
-// object. (b) the client read the object's size (curl -C - and lftp put -c
-// from SIZE, FileZilla from its listing; FileZilla then sends REST + STOR
-// to a server with REST STREAM in FEAT, as s3ftpd is, else APPE) and means "the
-// file holds my first bytes"; but the upload it continues replaced the
-// file, so its bytes follow neither the object nor the partial. vsftpd
+// object. (b) the client read the object's size (curl -C - and lftp
+// put -c from SIZE, FileZilla from its listing; FileZilla then sends
+// REST + STOR to a server with REST STREAM in FEAT, as s3ftpd is, else
+// APPE) and means "the file holds my first bytes"; but the upload it
+// continues replaced the file, so its bytes follow neither the object nor
+// the partial. vsftpd
 // has no such state (it truncated the old file at STOR, so SIZE and RETR
 // both describe the partly written one: the old bytes are gone); proftpd
 // with HiddenStores, which keeps the old file as we do, refuses every
