@@ -293,10 +293,15 @@ func isStale(md map[string]string, t time.Time, obj *s3.HeadObjectOutput) bool {
 	if obj != nil {
 		etag, ver = aws.ToString(obj.ETag), objectVersion(obj.Metadata)
 	}
-	if v, ok := md[metaBaseVer]; ok && v != ver {
+	if etag != base {
 		return true
 	}
-	return etag != base
+	if v, ok := md[metaBaseVer]; ok {
+		return v != ver
+	}
+	// No version recorded (a marker of the janitor or of an older s3ftpd):
+	// a re-upload of the same bytes is told by its time, as the janitor does.
+	return obj != nil && !aws.ToTime(obj.LastModified).Before(t.Truncate(time.Second))
 }
 
 // headObject is the object at key with its checksums, nil when there is

@@ -275,3 +275,37 @@ func TestConditionalProbe(t *testing.T) {
 	e.mustBePattern("/g", 6, 2000)
 	e.mustBeClean()
 }
+
+// Staleness rules of a marker against the object at its name: ETag, then
+// version; without a recorded version (a marker of the janitor or of an
+// older s3ftpd), time, so that a re-upload of the same bytes still counts.
+func TestIsStale(t *testing.T) {
+	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	obj := func(etag, ver string, lm time.Time) *s3.HeadObjectOutput {
+		o := &s3.HeadObjectOutput{ETag: aws.String(etag), LastModified: aws.Time(lm)}
+		if ver != "" {
+			o.Metadata = map[string]string{metaVersion: ver}
+		}
+		return o
+	}
+	for _, c := range []struct {
+		what  string
+		md    map[string]string
+		obj   *s3.HeadObjectOutput
+		stale bool
+	}{
+		{"new name, still none", map[string]string{metaBase: "-", metaBaseVer: "-"}, nil, false},
+		{"new name, stored since", map[string]string{metaBase: "-", metaBaseVer: "-"}, obj(`"e"`, "v", at), true},
+		{"overwrite pending", map[string]string{metaBase: `"e"`, metaBaseVer: "v1"}, obj(`"e"`, "v1", at.Add(time.Hour)), false},
+		{"same bytes stored again", map[string]string{metaBase: `"e"`, metaBaseVer: "v1"}, obj(`"e"`, "v2", at), true},
+		{"other bytes stored", map[string]string{metaBase: `"e"`, metaBaseVer: "v1"}, obj(`"f"`, "v1", at), true},
+		{"no version, object older", map[string]string{metaBase: `"e"`}, obj(`"e"`, "", at.Add(-time.Hour)), false},
+		{"no version, same bytes stored again", map[string]string{metaBase: `"e"`}, obj(`"e"`, "v", at.Add(time.Hour)), true},
+		{"no base, object newer", map[string]string{}, obj(`"e"`, "", at.Add(time.Hour)), true},
+		{"no base, object older", map[string]string{}, obj(`"e"`, "", at.Add(-time.Hour)), false},
+	} {
+		if got := isStale(c.md, at, c.obj); got != c.stale {
+			t.Errorf("%s: stale %v, want %v", c.what, got, c.stale)
+		}
+	}
+}
