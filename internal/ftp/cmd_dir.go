@@ -114,8 +114,9 @@ func (s *session) cmdRNTO(arg string) {
 //
 // A partial never hides a stored file: after an interrupted overwrite
 // SIZE is the old file's, as RETR, MLST and LIST describe it. curl reads
-// SIZE before RETR and stops after that many bytes, so answering the
-// partial's size there made it save a truncated file and exit 0. The
+// SIZE before RETR to know what to expect; answering the partial's size
+// there made it save a truncated file (reported with exit 0; the curl
+// tested in test/e2e exits 18). The
 // price: a client cannot learn the partial's size of an interrupted
 // overwrite, so such an upload starts again instead of resuming (a
 // resume at the old file's size is refused, see ErrOverwritePending).
