@@ -83,6 +83,8 @@ func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
+	// Logs once whether the store honours conditional writes and deletes.
+	files.CheckConditional(ctx)
 	// The janitor (partial uploads) stops before the embedded store does.
 	maintainCtx, stopMaintain := context.WithCancel(ctx)
 	maintained := make(chan struct{})

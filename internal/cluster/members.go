@@ -222,4 +222,3 @@ func Status(ctx context.Context, rdb redis.UniversalClient, prefix string) ([]An
 	})
 	return out, nil
 }
-

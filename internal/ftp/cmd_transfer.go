@@ -93,8 +93,16 @@ func (s *session) cmdSTOR(arg string) {
 }
 
 // APPE (RFC 959 §4.1.3) appends to a file, composed by the store without
-// sending the existing bytes again; a missing file is created, and a
-// resumable partial is continued.
+// sending the existing bytes again; a missing file is created.
+//
+// APPE carries no offset, so it appends at the size SIZE reports: the
+// file's, or, for a name with no file, its resumable partial's (curl -C -
+// resumes an upload with SIZE + APPE). It is REST <that size> + STOR, and
+// the store refuses it the same way: while an interrupted overwrite of the
+// file is pending, appending to the old file is refused (554, see
+// ErrOverwritePending) rather than guessed, because the client computed
+// what to send from the old size and its bytes belong after neither the
+// old file nor the partial.
 func (s *session) cmdAPPE(arg string) {
 	name := s.abs(arg)
 	s.takeRest()
@@ -105,14 +113,12 @@ func (s *session) cmdAPPE(arg string) {
 		return
 	}
 	s.store("APPE", name, "Ok to send data.", func(ctx context.Context) (Upload, error) {
-		// What the client sees at name (SIZE) is a resumable partial if one
-		// exists: curl -C - resumes an upload with SIZE + APPE.
-		if n, ok, err := r.PartialSize(ctx, name); err == nil && ok {
-			return r.Resume(ctx, name, n)
-		}
 		fi, err := s.acct.FS.Stat(ctx, name)
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
+			if n, ok, err := r.PartialSize(ctx, name); err == nil && ok {
+				return r.Resume(ctx, name, n)
+			}
 			return s.acct.FS.Create(ctx, name)
 		case err != nil:
 			return nil, err

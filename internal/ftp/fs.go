@@ -61,6 +61,17 @@ var (
 	ErrTooLarge = errors.New("exceeds storage allocation")
 	// ErrNotSupported: the store cannot do this operation (502/504).
 	ErrNotSupported = errors.New("operation not supported")
+	// ErrChanged: the file changed under the command (another upload
+	// committed, or a rename's source was replaced) between the moment the
+	// command looked at it and the moment it would have changed it; the
+	// store kept what the other client stored (450, RFC 959: file
+	// unavailable, try again).
+	ErrChanged = errors.New("file changed by another transfer meanwhile")
+	// ErrOverwritePending: a resume (REST n + STOR, or APPE) at the size of
+	// the stored file while an interrupted overwrite of that file is kept
+	// as a partial. The stored file is not the start of what the client
+	// sends, so continuing either would mix old and new bytes (554).
+	ErrOverwritePending = errors.New("an interrupted overwrite of this file is pending")
 )
 
 // Authenticator checks a login and hands back the account's view of storage.

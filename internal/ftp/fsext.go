@@ -13,14 +13,18 @@ import (
 type Resumer interface {
 	// Resume starts an upload whose first offset bytes are the ones already
 	// stored for name: the resumable partial an interrupted upload left
-	// (see PartialSize) or, without one, the complete file (append). offset
-	// must equal that size exactly, else fs.ErrInvalid. The bytes already
-	// stored are not sent again: the store composes the result.
+	// (see PartialSize) or the complete file (append). offset must equal
+	// the size of one of them exactly, else fs.ErrInvalid; when a file and
+	// a partial of an interrupted overwrite of it both exist, offset equal
+	// to the file's size is ErrOverwritePending (which bytes the client
+	// means cannot be told). The bytes already stored are not sent again:
+	// the store composes the result, and the commit fails with ErrChanged
+	// if the file changed since Resume looked at it.
 	Resume(ctx context.Context, name string, offset int64) (Upload, error)
 	// PartialSize reports the size of the resumable partial upload of name
-	// and whether one exists. SIZE answers it while it exists, as vsftpd
-	// answers the size of a partly written file, so clients resume with
-	// REST + STOR.
+	// and whether one exists. SIZE answers it for a name that has no file,
+	// as vsftpd answers the size of a partly written file, so clients
+	// resume with REST + STOR. It changes nothing in the store.
 	PartialSize(ctx context.Context, name string) (size int64, ok bool, err error)
 }
 

@@ -80,6 +80,12 @@ func replyFor(err error) (int, string) {
 		return 550, "Permission denied."
 	case errors.Is(err, ErrDirNotEmpty):
 		return 550, "Directory not empty."
+	case errors.Is(err, ErrChanged):
+		return 450, "The file was changed by another transfer meanwhile; nothing was changed by this command. Try again."
+	case errors.Is(err, ErrOverwritePending):
+		// RFC 3659 §5 (554: invalid REST parameter); permanent, so that
+		// clients stop instead of retrying the same resume.
+		return 554, "An interrupted upload of this file is pending: resuming at the stored file's size would mix old and new bytes. Send the whole file (STOR without REST)."
 	case errors.Is(err, errBadRestart):
 		return 554, "Invalid REST offset: it must equal the size already stored (see SIZE)."
 	case errors.Is(err, errIsDir):

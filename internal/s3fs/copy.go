@@ -156,7 +156,7 @@ func (s *Store) copyMultipart(ctx context.Context, src, dst string, size int64, 
 	partSize := max(s.copyPartMin, (size+MaxParts-1)/MaxParts)
 	err = s.copyRanges(ctx, dst, mp, 1, src, c.ifMatch, size, max(1, size/partSize))
 	if err == nil {
-		err = s.completeUpload(ctx, dst, mp)
+		err = s.completeUpload(ctx, dst, mp, condition{})
 	}
 	if err == nil {
 		return nil

@@ -39,6 +39,7 @@ func classify(err error) error {
 	for _, s := range [...]error{
 		fs.ErrNotExist, fs.ErrExist, fs.ErrPermission, fs.ErrInvalid,
 		ftp.ErrTooLarge, ftp.ErrDirNotEmpty, ftp.ErrNotSupported,
+		ftp.ErrChanged, ftp.ErrOverwritePending,
 	} {
 		if errors.Is(err, s) {
 			return s

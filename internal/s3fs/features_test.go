@@ -217,6 +217,7 @@ func TestRenameTempUpload(t *testing.T) {
 		}
 	}
 	e := newEnv(t, Options{})
+	e.store.CheckConditional(e.ctx) // the probe's requests are not the rename's
 	var copies, puts atomic.Int32
 	c := *e.store
 	c.client = s3.New(e.store.client.Options(), func(o *s3.Options) {

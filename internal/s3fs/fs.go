@@ -172,14 +172,15 @@ func (f *fsys) Remove(ctx context.Context, name string) error {
 	if name == "/" {
 		return fmt.Errorf("s3fs: remove /: %w", fs.ErrInvalid)
 	}
-	hadPartial, err := f.removePartial(ctx, key)
+	obj, p, err := f.s.lookup(ctx, key, true)
 	if err != nil {
 		return mapErr("remove", name, err)
 	}
-	if _, err := f.s.headFile(ctx, key, name); err != nil {
-		if !isNotFound(err) {
-			return mapErr("remove", name, err)
-		}
+	hadPartial, err := f.removePartial(ctx, key, p)
+	if err != nil {
+		return mapErr("remove", name, err)
+	}
+	if obj == nil {
 		if hadPartial {
 			return nil
 		}
@@ -192,11 +193,11 @@ func (f *fsys) Remove(ctx context.Context, name string) error {
 	return mapErr("remove", name, err)
 }
 
-// removePartial discards key's partial; it reports whether there was one.
-func (f *fsys) removePartial(ctx context.Context, key string) (bool, error) {
-	p, err := f.s.findPartial(ctx, key)
-	if err != nil || p == nil {
-		return false, err
+// removePartial discards key's partial p (nil: none); it reports whether
+// there was one.
+func (f *fsys) removePartial(ctx context.Context, key string, p *partialState) (bool, error) {
+	if p == nil {
+		return false, nil
 	}
 	if p.uploadID != "" && f.s.live.hasID(p.uploadID) {
 		return false, errBusy

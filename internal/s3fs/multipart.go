@@ -131,7 +131,7 @@ func (u *upload) start() error {
 		ChecksumAlgorithm: u.algo.name,
 		ChecksumType:      types.ChecksumTypeFullObject,
 	}
-	u.props.applyCreate(in, u.contentType, nil)
+	u.props.applyCreate(in, u.contentType, map[string]string{metaVersion: u.version})
 	res := make(chan createResult, 1)
 	go func() {
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(u.sendCtx), abortTimeout)
@@ -236,13 +236,15 @@ func (u *upload) completeMultipart(ctx context.Context) error {
 	if err := u.mp.wait(ctx); err != nil {
 		return err
 	}
-	return u.s.completeUpload(ctx, u.key, u.mp)
+	return u.s.completeUpload(ctx, u.key, u.mp, u.cond)
 }
 
 // completeUpload completes mp with its stored parts, stating the
 // full-object checksum when every part's is known (S3 then checks the
-// whole object against what the client sent us).
-func (s *Store) completeUpload(ctx context.Context, key string, mp *multipart) error {
+// whole object against what the client sent us). cond is what the object
+// at key must be for the completion to happen (cond.go); its failure is
+// ftp.ErrChanged.
+func (s *Store) completeUpload(ctx context.Context, key string, mp *multipart, cond condition) error {
 	parts := mp.sorted()
 	in := &s3.CompleteMultipartUploadInput{
 		Bucket:          aws.String(s.bucket),
@@ -271,8 +273,11 @@ func (s *Store) completeUpload(ctx context.Context, key string, mp *multipart) e
 	if fullOK {
 		mp.algo.set(&in.ChecksumCRC32, &in.ChecksumCRC32C, crcToBase64(full))
 	}
+	if cond.set() && s.conditions(ctx).complete {
+		in.IfMatch, in.IfNoneMatch = cond.apply()
+	}
 	_, err := s.client.CompleteMultipartUpload(ctx, in)
-	return err
+	return cond.changed(err)
 }
 
 // abortMultipart aborts a multipart upload and makes sure no parts remain.

@@ -83,7 +83,19 @@ const (
 	MetaPrefix = "s3ftpd-"
 	metaSHA256 = MetaPrefix + "sha256" // hex SHA-256 of the whole object
 	metaMTime  = MetaPrefix + "mtime"  // MFMT time, RFC 3339 UTC
+	// metaVersion is a random id of the upload that stored the object (a
+	// copy keeps it): two uploads of the same bytes have the same ETag but
+	// not the same version (see partial.go, Staleness).
+	metaVersion = MetaPrefix + "version"
 )
+
+// objectVersion is an object's metaVersion, "-" when it has none.
+func objectVersion(md map[string]string) string {
+	if v := md[metaVersion]; v != "" {
+		return v
+	}
+	return "-"
+}
 
 // objectProps are ObjectOptions resolved for one user's session: the
 // headers of PutObject, CreateMultipartUpload and CopyObject.

@@ -45,22 +45,32 @@ import (
 // the bytes after the partial.
 //
 // Staleness. A partial is for the newest attempt at a name: the marker
-// records the ETag of the object that was at the name when the partial was
-// made (none: "-"); once the name holds another object (a later STOR
-// stored it) the partial is stale and discarded when found. No request is
-// spent on this when an upload commits. The janitor, which adopts an
-// upload of a killed process long after the fact, compares times instead
-// (a partial whose newest part is not older than the object is stale).
+// records the object that was at the name when the partial was made (its
+// ETag, "-" for none, and its version: the random id every upload of
+// s3ftpd writes into the object's metadata); once the name holds another
+// object (a later STOR stored it) the partial is stale and discarded by the
+// next write that finds it. The version matters when the later STOR sent
+// the same bytes: the ETag (an MD5) is then the same. No request is spent
+// on this when an upload commits. The janitor, which adopts an upload of a
+// killed process long after the fact, compares times instead (a partial
+// whose newest part is not older than the object is stale).
+//
+// Kinds. A partial of an interrupted APPE starts with the object it was
+// appended to ("extends"); any other partial of a name that holds an
+// object is an interrupted overwrite, whose bytes have nothing to do with
+// the object's (see Resume for what that means for a resume).
 const partialDir = ".s3ftpd-partial"
 
 // Marker metadata (x-amz-meta-…).
 const (
-	metaUploadID   = MetaPrefix + "upload-id"   // multipart upload, "" for none
-	metaParts      = MetaPrefix + "parts"       // parts before the tail
-	metaPartsBytes = MetaPrefix + "parts-bytes" // their bytes
-	metaAlgo       = MetaPrefix + "checksum"    // CRC32 or CRC32C, of the upload and the tail
-	metaActivity   = MetaPrefix + "activity"    // RFC 3339 time of the last stored byte, when not the marker's
-	metaBase       = MetaPrefix + "base-etag"   // ETag of the object at the name when the partial was made; "-" none
+	metaUploadID   = MetaPrefix + "upload-id"    // multipart upload, "" for none
+	metaParts      = MetaPrefix + "parts"        // parts before the tail
+	metaPartsBytes = MetaPrefix + "parts-bytes"  // their bytes
+	metaAlgo       = MetaPrefix + "checksum"     // CRC32 or CRC32C, of the upload and the tail
+	metaActivity   = MetaPrefix + "activity"     // RFC 3339 time of the last stored byte, when not the marker's
+	metaBase       = MetaPrefix + "base-etag"    // ETag of the object at the name when the partial was made; "-" none
+	metaBaseVer    = MetaPrefix + "base-version" // that object's metaVersion; "-" none
+	metaExtends    = MetaPrefix + "extends"      // "1": the partial's bytes start with that object (an APPE)
 )
 
 // partialKey is the marker of key's partial.
@@ -81,6 +91,7 @@ type partialState struct {
 	tail       int64 // tail bytes that follow the parts (0 when stale or none)
 	time       time.Time
 	size       int64 // partsBytes + tail
+	extends    bool  // the bytes start with the object at the name (an interrupted APPE)
 }
 
 // marker is what keepPartial and the janitor write.
@@ -91,6 +102,8 @@ type marker struct {
 	algo       crcAlgo
 	activity   time.Time // zero: the marker's own time
 	base       string    // ETag at the name ("-" none, "" unknown)
+	baseVer    string    // version of that object ("-" none, "" unknown)
+	extends    bool      // the bytes start with that object
 }
 
 // putMarker writes key's marker with body as the tail (nil: no tail).
@@ -106,6 +119,12 @@ func (s *Store) putMarker(ctx context.Context, key string, m marker, body *partB
 	}
 	if m.base != "" {
 		meta[metaBase] = m.base
+	}
+	if m.baseVer != "" {
+		meta[metaBaseVer] = m.baseVer
+	}
+	if m.extends {
+		meta[metaExtends] = "1"
 	}
 	in := &s3.PutObjectInput{
 		Bucket:   aws.String(s.bucket),
@@ -156,7 +175,12 @@ func (u *upload) keepPartial(ctx context.Context) error {
 	if size == 0 {
 		return u.cleanup(ctx)
 	}
-	m := marker{parts: len(prefix), partsBytes: prefixBytes, algo: u.algo, base: u.s.etagAt(ctx, u.key)}
+	m := marker{parts: len(prefix), partsBytes: prefixBytes, algo: u.algo, extends: u.extends}
+	if u.baseKnown {
+		m.base, m.baseVer = u.baseE, u.baseVer
+	} else {
+		m.base, m.baseVer = u.s.versionAt(ctx, u.key)
+	}
 	if u.mp != nil {
 		m.uploadID = u.mp.id
 	}
@@ -171,10 +195,13 @@ func (u *upload) keepPartial(ctx context.Context) error {
 	return err
 }
 
-// findPartial returns key's partial, or nil. It waits for uploads of key
-// that are closing in this process, checks the marker against its
-// multipart upload and discards a stale or broken partial.
-func (s *Store) findPartial(ctx context.Context, key string) (*partialState, error) {
+// findPartial returns key's partial, or nil. obj is the object at key as
+// the caller just looked at it (nil: none; see headObject). It waits for
+// uploads of key that are closing in this process and checks the marker
+// against its multipart upload and obj. A stale or broken partial is
+// reported as none; with discard it is also deleted (write paths only: a
+// SIZE must change nothing).
+func (s *Store) findPartial(ctx context.Context, key string, obj *s3.HeadObjectOutput, discard bool) (*partialState, error) {
 	if err := s.live.waitClosing(ctx, key); err != nil {
 		return nil, err
 	}
@@ -190,6 +217,7 @@ func (s *Store) findPartial(ctx context.Context, key string) (*partialState, err
 	p := &partialState{
 		marker: mk, etag: aws.ToString(head.ETag), uploadID: md[metaUploadID],
 		tail: aws.ToInt64(head.ContentLength), time: aws.ToTime(head.LastModified),
+		extends: md[metaExtends] == "1",
 	}
 	p.algo, _ = algoByName(types.ChecksumAlgorithm(md[metaAlgo]))
 	if p.algo.table == nil {
@@ -201,8 +229,10 @@ func (s *Store) findPartial(ctx context.Context, key string) (*partialState, err
 	if p.uploadID != "" {
 		parts, algo, full, newest, err := s.listParts(ctx, key, p.uploadID)
 		if isNotFound(err) {
-			s.log.Info("partial upload gone, dropping its marker", "key", key, "upload", p.uploadID)
-			s.deleteKey(ctx, mk)
+			if discard {
+				s.log.Info("partial upload gone, dropping its marker", "key", key, "upload", p.uploadID)
+				s.deleteKey(ctx, mk)
+			}
 			return nil, nil
 		}
 		if err != nil {
@@ -226,39 +256,77 @@ func (s *Store) findPartial(ctx context.Context, key string) (*partialState, err
 	if p.size == 0 {
 		return nil, nil
 	}
-	obj, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(key)})
-	if err != nil && !isNotFound(err) {
-		return nil, err
-	}
-	stale := false
-	if base, ok := md[metaBase]; ok {
-		cur := "-"
-		if err == nil {
-			cur = aws.ToString(obj.ETag)
+	if isStale(md, p.time, obj) {
+		if discard {
+			s.log.Info("stale partial upload (the name was stored since), discarding", "key", key)
+			s.discardPartial(ctx, key, p)
 		}
-		stale = cur != base
-	} else if err == nil {
-		stale = !aws.ToTime(obj.LastModified).Before(p.time.Truncate(time.Second))
-	}
-	if stale {
-		s.log.Info("stale partial upload (the name was stored since), discarding", "key", key)
-		s.discardPartial(ctx, key, p)
 		return nil, nil
 	}
 	return p, nil
 }
 
-// etagAt is the ETag of the object at key, "-" when there is none and ""
-// when S3 could not tell.
-func (s *Store) etagAt(ctx context.Context, key string) string {
+// lookup returns the object at key (nil: none) and key's partial (nil:
+// none), once the uploads of key closing in this process have ended (one
+// may store the object or a partial). discard as for findPartial.
+func (s *Store) lookup(ctx context.Context, key string, discard bool) (*s3.HeadObjectOutput, *partialState, error) {
+	if err := s.live.waitClosing(ctx, key); err != nil {
+		return nil, nil, err
+	}
+	obj, err := s.headObject(ctx, key)
+	if err != nil {
+		return nil, nil, err
+	}
+	p, err := s.findPartial(ctx, key, obj, discard)
+	return obj, p, err
+}
+
+// isStale reports a partial (marker metadata md, last activity t) that an
+// object stored since at its name supersedes; obj is that object, nil for
+// none.
+func isStale(md map[string]string, t time.Time, obj *s3.HeadObjectOutput) bool {
+	base, ok := md[metaBase]
+	if !ok { // adopted by the janitor without knowing the object: by time
+		return obj != nil && !aws.ToTime(obj.LastModified).Before(t.Truncate(time.Second))
+	}
+	etag, ver := "-", "-"
+	if obj != nil {
+		etag, ver = aws.ToString(obj.ETag), objectVersion(obj.Metadata)
+	}
+	if etag != base {
+		return true
+	}
+	if v, ok := md[metaBaseVer]; ok {
+		return v != ver
+	}
+	// No version recorded (a marker of the janitor or of an older s3ftpd):
+	// a re-upload of the same bytes is told by its time, as the janitor does.
+	return obj != nil && !aws.ToTime(obj.LastModified).Before(t.Truncate(time.Second))
+}
+
+// headObject is the object at key with its checksums, nil when there is
+// none.
+func (s *Store) headObject(ctx context.Context, key string) (*s3.HeadObjectOutput, error) {
+	h, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{
+		Bucket: aws.String(s.bucket), Key: aws.String(key), ChecksumMode: types.ChecksumModeEnabled,
+	})
+	if isNotFound(err) {
+		return nil, nil
+	}
+	return h, err
+}
+
+// versionAt is the ETag and version of the object at key, "-" for both
+// when there is none and "" when S3 could not tell.
+func (s *Store) versionAt(ctx context.Context, key string) (etag, version string) {
 	h, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(key)})
 	switch {
 	case err == nil:
-		return aws.ToString(h.ETag)
+		return aws.ToString(h.ETag), objectVersion(h.Metadata)
 	case isNotFound(err):
-		return "-"
+		return "-", "-"
 	}
-	return ""
+	return "", ""
 }
 
 // discardPartial deletes a partial: its marker and, unless an upload of

@@ -13,6 +13,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/s3ftpd/s3ftpd/internal/ftp"
 )
 
 // renameConcurrency bounds the copies of a directory rename.
@@ -76,13 +79,49 @@ func (f *fsys) Rename(ctx context.Context, from, to string) error {
 		if err := f.s.copyObject(ctx, fromKey, toKey, src.Size(), spec); err != nil {
 			return mapErr("rename", from, err)
 		}
-		_, err := f.s.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(f.s.bucket), Key: aws.String(fromKey)})
+		// Only the object that was copied may go: a STOR that committed
+		// on the source since (FileZilla's .filepart, another node) stays.
+		err := f.s.deleteIfMatch(ctx, fromKey, aws.ToString(head.ETag))
+		if isPrecondition(err) {
+			f.s.log.Warn("rename: the source was replaced after it was copied; both names kept",
+				"from", fromKey, "to", toKey, "copied_etag", aws.ToString(head.ETag))
+			return &sourceChangedError{to: to, err: err}
+		}
 		if err != nil {
 			return mapErr("rename", from, fmt.Errorf("copied to %s, but the source stays: %w", to, err))
 		}
 		return nil
 	}
 	return mapErr("rename", from, f.s.renameTree(ctx, fromKey+"/", toKey+"/", &f.props))
+}
+
+// sourceChangedError: a file rename copied its source, but the source was
+// replaced before it could be deleted; both names stay (450).
+type sourceChangedError struct {
+	to  string
+	err error
+}
+
+func (e *sourceChangedError) Error() string {
+	return fmt.Sprintf("s3fs: rename: copied to %s, but the source was replaced meanwhile and stays: %v", e.to, e.err)
+}
+
+func (e *sourceChangedError) Unwrap() []error { return []error{ftp.ErrChanged, e.err} }
+
+// ClientText is the FTP reply text.
+func (e *sourceChangedError) ClientText() string {
+	return "Rename not completed: the file was replaced during the rename. The new name holds the content that was renamed, the old name the new upload."
+}
+
+// deleteIfMatch deletes key if it still has etag (when the store honours
+// the condition; see cond.go).
+func (s *Store) deleteIfMatch(ctx context.Context, key, etag string) error {
+	in := &s3.DeleteObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(key)}
+	if etag != "" && s.conditions(ctx).del {
+		in.IfMatch = aws.String(etag)
+	}
+	_, err := s.client.DeleteObject(ctx, in)
+	return err
 }
 
 // TreeRenameError is a directory rename that failed part-way. Nothing of
@@ -111,6 +150,9 @@ func (e *TreeRenameError) ClientText() string {
 	if e.SourceIntact {
 		return fmt.Sprintf("Rename failed after copying %d of %d objects; the source is unchanged.", e.Copied, e.Listed)
 	}
+	if errors.Is(e.Err, ftp.ErrChanged) {
+		return fmt.Sprintf("Rename copied all %d objects, but files replaced during the rename stay under the old name too.", e.Copied)
+	}
 	return fmt.Sprintf("Rename copied all %d objects but could not delete every source; some remain under the old name.", e.Copied)
 }
 
@@ -126,8 +168,8 @@ func (e *TreeRenameError) ClientText() string {
 func (s *Store) renameTree(ctx context.Context, srcPrefix, dstPrefix string, p *objectProps) error {
 	var (
 		mu       sync.Mutex
-		copied   []string // source keys whose copy succeeded
-		started  []string // destination keys of every copy begun
+		copied   []types.Object // sources whose copy succeeded, as listed
+		started  []string       // destination keys of every copy begun
 		listed   int
 		firstErr error
 		failed   atomic.Bool
@@ -176,7 +218,7 @@ list:
 					return
 				}
 				mu.Lock()
-				copied = append(copied, src)
+				copied = append(copied, o)
 				mu.Unlock()
 			}()
 		}
@@ -188,8 +230,92 @@ list:
 		}
 		return &TreeRenameError{Copied: len(copied), Listed: listed, SourceIntact: true, Err: firstErr}
 	}
-	if err := s.deleteKeys(ctx, copied); err != nil {
+	if err := s.deleteSources(ctx, copied); err != nil {
 		return &TreeRenameError{Copied: len(copied), Listed: listed, Err: err}
+	}
+	return nil
+}
+
+// deleteSources deletes the copied sources of a tree rename, each only if
+// it still has the ETag that was copied: DeleteObjects with per-object
+// ETags where the store honours them, else one conditional DeleteObject
+// per file (versitygw 1.8 ignores the ETags of DeleteObjects). Directory
+// markers hold no data and go last, deepest first, unconditionally. A
+// source replaced meanwhile stays and makes the error wrap ftp.ErrChanged.
+func (s *Store) deleteSources(ctx context.Context, objs []types.Object) error {
+	c := s.conditions(ctx)
+	var files []types.ObjectIdentifier
+	var markers []string
+	for _, o := range objs {
+		k := aws.ToString(o.Key)
+		if strings.HasSuffix(k, "/") {
+			markers = append(markers, k)
+			continue
+		}
+		id := types.ObjectIdentifier{Key: o.Key}
+		if c.del {
+			id.ETag = o.ETag
+		}
+		files = append(files, id)
+	}
+	var changed atomic.Int32
+	var err error
+	switch {
+	case c.del && !c.delBatch:
+		err = s.deleteEach(ctx, files, &changed)
+	default:
+		err = s.deleteBatches(ctx, files, &changed)
+	}
+	if err != nil {
+		return err
+	}
+	if n := changed.Load(); n > 0 {
+		s.log.Warn("rename: sources replaced after they were copied stay under the old name too", "replaced", n)
+		// A marker over a file that stays would only fail to go.
+		return fmt.Errorf("%d sources were replaced during the rename and stay: %w", n, ftp.ErrChanged)
+	}
+	return s.deleteKeys(ctx, markers)
+}
+
+// deleteEach deletes files with one conditional DeleteObject each, up to
+// renameConcurrency at once, counting failed preconditions in changed.
+func (s *Store) deleteEach(ctx context.Context, files []types.ObjectIdentifier, changed *atomic.Int32) error {
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(renameConcurrency)
+	for _, id := range files {
+		g.Go(func() error {
+			err := s.deleteIfMatch(gctx, aws.ToString(id.Key), aws.ToString(id.ETag))
+			if isPrecondition(err) {
+				changed.Add(1)
+				return nil
+			}
+			return err
+		})
+	}
+	return g.Wait()
+}
+
+// deleteBatches deletes files with DeleteObjects (their ETag, when set, is
+// the condition), counting failed preconditions in changed.
+func (s *Store) deleteBatches(ctx context.Context, files []types.ObjectIdentifier, changed *atomic.Int32) error {
+	for len(files) > 0 {
+		n := min(len(files), deleteBatch)
+		out, err := s.client.DeleteObjects(ctx, &s3.DeleteObjectsInput{
+			Bucket: aws.String(s.bucket),
+			Delete: &types.Delete{Objects: files[:n], Quiet: aws.Bool(true)},
+		})
+		if err != nil {
+			return err
+		}
+		for _, e := range out.Errors {
+			if aws.ToString(e.Code) == "PreconditionFailed" {
+				changed.Add(1)
+				continue
+			}
+			return fmt.Errorf("delete %s: %s: %w", aws.ToString(e.Key), aws.ToString(e.Code),
+				errors.New(aws.ToString(e.Message)))
+		}
+		files = files[n:]
 	}
 	return nil
 }

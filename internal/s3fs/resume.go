@@ -9,7 +9,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"github.com/s3ftpd/s3ftpd/internal/ftp"
 )
@@ -21,6 +20,7 @@ var _ ftp.Resumer = (*fsys)(nil)
 var errBusy = errors.New("partial upload is in use by another transfer")
 
 // PartialSize reports the size of name's resumable partial (partial.go).
+// It deletes nothing, not even a stale partial: SIZE is a read.
 func (f *fsys) PartialSize(ctx context.Context, name string) (int64, bool, error) {
 	key, err := f.key("size", name)
 	if err != nil {
@@ -29,7 +29,7 @@ func (f *fsys) PartialSize(ctx context.Context, name string) (int64, bool, error
 	if name == "/" {
 		return 0, false, nil
 	}
-	p, err := f.s.findPartial(ctx, key)
+	_, p, err := f.s.lookup(ctx, key, false)
 	if err != nil || p == nil {
 		return 0, false, mapErr("size", name, err)
 	}
@@ -37,12 +37,37 @@ func (f *fsys) PartialSize(ctx context.Context, name string) (int64, bool, error
 }
 
 // Resume starts an upload whose first offset bytes are already stored:
-// name's partial when there is one (REST+STOR after a broken transfer),
-// else the object itself (APPE, or REST+STOR of a complete file). offset
-// must be that size; nothing but the new bytes is sent by the client, and
-// the object is composed server-side (see resumePartial, appendUpload).
-// Nothing is visible at name before Commit: the old object stays until
-// then.
+// name's partial (REST+STOR after a broken transfer) or the object itself
+// (APPE, or REST+STOR of a complete file). Nothing but the new bytes is
+// sent by the client, and the object is composed server-side (see
+// resumePartial, appendUpload). Nothing is visible at name before Commit:
+// the old object stays until then, and Commit fails with ftp.ErrChanged
+// if another upload replaced it meanwhile.
+//
+// Which stored bytes the client means is told by offset alone:
+//
+//	state at name                 offset = partial's size   offset = object's size
+//	no object, partial            continue the partial      -
+//	object, no partial            -                         append to the object
+//	object, partial of an APPE    continue the partial      append to the object anew
+//	object, interrupted overwrite continue the partial (a)  ErrOverwritePending (b)
+//
+// (a) only a client that kept count itself can send it: SIZE reports the
+// object. (b) the client read the object's size (curl -C - and lftp
+// put -c from SIZE, FileZilla from its listing; FileZilla then sends
+// REST + STOR to a server with REST STREAM in FEAT, as s3ftpd is, else
+// APPE) and means "the file holds my first bytes"; but the upload it
+// continues replaced the file, so its bytes follow neither the object nor
+// the partial. vsftpd
+// has no such state (it truncated the old file at STOR, so SIZE and RETR
+// both describe the partly written one: the old bytes are gone); proftpd
+// with HiddenStores, which keeps the old file as we do, refuses every
+// restarted STOR (501 "REST not compatible with server configuration")
+// and, before Bug#4144, every APPE. Here only this ambiguous resume is
+// refused, with 554 (permanent: lftp then switches to NOREST mode and
+// sends the whole file; curl -C - exits 25), and a whole STOR, which
+// supersedes the partial, works. Guessing either way could store old and
+// new bytes mixed under a 226. Any other offset is fs.ErrInvalid.
 func (f *fsys) Resume(ctx context.Context, name string, offset int64) (ftp.Upload, error) {
 	key, err := f.key("resume", name)
 	if err != nil {
@@ -51,35 +76,43 @@ func (f *fsys) Resume(ctx context.Context, name string, offset int64) (ftp.Uploa
 	if name == "/" || offset < 0 {
 		return nil, fmt.Errorf("s3fs: resume %s at %d: %w", name, offset, fs.ErrInvalid)
 	}
-	p, err := f.s.findPartial(ctx, key)
+	head, p, err := f.s.lookup(ctx, key, true)
 	if err != nil {
 		return nil, mapErr("resume", name, err)
 	}
+	objSize := int64(-1)
+	if head != nil {
+		objSize = aws.ToInt64(head.ContentLength)
+	}
 	if p != nil {
-		if offset != p.size {
-			return nil, fmt.Errorf("s3fs: resume %s at %d: the partial upload has %d bytes: %w", name, offset, p.size, fs.ErrInvalid)
-		}
 		if p.uploadID != "" && f.s.live.hasID(p.uploadID) {
 			return nil, fmt.Errorf("s3fs: resume %s: %w", name, errBusy)
 		}
-		return f.resumePartial(ctx, name, key, p)
+		switch {
+		case offset == p.size && (p.extends || offset != objSize):
+			return f.resumePartial(ctx, name, key, p, head)
+		case offset == objSize && p.extends:
+			// The append starts again from the object; the partial's
+			// bytes are sent again.
+			f.s.discardPartial(ctx, key, p)
+		case offset == objSize:
+			return nil, fmt.Errorf("s3fs: resume %s at %d (the file's size): %w (partial of %d bytes)",
+				name, offset, ftp.ErrOverwritePending, p.size)
+		default:
+			return nil, fmt.Errorf("s3fs: resume %s at %d: the partial upload has %d bytes: %w", name, offset, p.size, fs.ErrInvalid)
+		}
 	}
-	head, err := f.s.client.HeadObject(ctx, &s3.HeadObjectInput{
-		Bucket: aws.String(f.s.bucket), Key: aws.String(key), ChecksumMode: types.ChecksumModeEnabled,
-	})
 	switch {
-	case isNotFound(err) && offset == 0:
+	case head == nil && offset == 0:
 		return f.Create(ctx, name)
-	case isNotFound(err):
+	case head == nil:
 		if fi, derr := f.s.statDir(ctx, key, name); derr == nil && fi != nil {
 			return nil, fmt.Errorf("s3fs: resume %s: is a directory: %w", name, fs.ErrExist)
 		}
 		return nil, fmt.Errorf("s3fs: resume %s at %d: no such file: %w", name, offset, fs.ErrNotExist)
-	case err != nil:
-		return nil, mapErr("resume", name, err)
 	}
-	if size := aws.ToInt64(head.ContentLength); offset != size {
-		return nil, fmt.Errorf("s3fs: resume %s at %d: the file has %d bytes: %w", name, offset, size, fs.ErrInvalid)
+	if offset != objSize {
+		return nil, fmt.Errorf("s3fs: resume %s at %d: the file has %d bytes: %w", name, offset, objSize, fs.ErrInvalid)
 	}
 	if offset == 0 {
 		return f.Create(ctx, name)
@@ -87,13 +120,30 @@ func (f *fsys) Resume(ctx context.Context, name string, offset int64) (ftp.Uploa
 	return f.appendUpload(ctx, name, key, head)
 }
 
+// builtOn records on u the object it builds on (head, nil for none): a
+// partial kept from u names it, and Commit requires it unchanged.
+func (u *upload) builtOn(head *s3.HeadObjectOutput) {
+	u.baseKnown = true
+	if head == nil {
+		u.baseE, u.baseVer = "-", "-"
+		u.cond = condition{absent: true}
+		return
+	}
+	u.baseE, u.baseVer = aws.ToString(head.ETag), objectVersion(head.Metadata)
+	u.cond = condition{ifMatch: u.baseE}
+}
+
 // resumePartial continues partial p: its parts stay parts 1..n of the same
 // multipart upload and its tail follows, copied server-side when it can be
 // a part (≥ 5 MiB), else read back into the first buffer (re-uploaded).
-func (f *fsys) resumePartial(ctx context.Context, name, key string, p *partialState) (ftp.Upload, error) {
+// head is the object at the name (nil: none), which must still be there at
+// Commit.
+func (f *fsys) resumePartial(ctx context.Context, name, key string, p *partialState, head *s3.HeadObjectOutput) (ftp.Upload, error) {
 	u := f.newUpload(ctx, name, key)
 	u.partial, u.base = true, p.size
 	u.algo, u.crc = p.algo, p.algo.new()
+	u.builtOn(head)
+	u.extends = p.extends
 	if p.uploadID != "" {
 		u.mp = newMultipart(p.uploadID, p.algo, p.full, f.s.concurrency)
 		u.mp.parts = p.parts
@@ -121,6 +171,7 @@ func (f *fsys) resumePartial(ctx context.Context, name, key string, p *partialSt
 // the first parts by UploadPartCopy (server-side, no byte through this
 // process) when it has at least 5 MiB, or are read back into the first
 // buffer when it is smaller (S3 refuses a smaller part anywhere but last).
+// Commit requires the object unchanged (If-Match).
 //
 // The copies use a CRC algorithm the object does not carry: some servers
 // (versitygw 1.8) give a copied part the source's stored checksum when the
@@ -130,6 +181,8 @@ func (f *fsys) appendUpload(ctx context.Context, name, key string, head *s3.Head
 	size, etag := aws.ToInt64(head.ContentLength), aws.ToString(head.ETag)
 	u := f.newUpload(ctx, name, key)
 	u.base, u.appendE = size, etag
+	u.builtOn(head)
+	u.extends = true
 	if head.ChecksumCRC32 != nil {
 		u.algo = algoCRC32C()
 		u.crc = u.algo.new()

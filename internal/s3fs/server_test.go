@@ -168,6 +168,10 @@ func storageTests() map[string]func(*testing.T) {
 		"NonAtomicAbort": TestNonAtomicAbort, "Append": TestAppend, "RemovePartial": TestRemovePartial,
 		"Hash": TestHash, "SetModTime": TestSetModTime, "ObjectProperties": TestObjectProperties,
 		"RenameTempUpload": TestRenameTempUpload, "OddNames": TestOddNames,
+		"InterruptedOverwrite": TestInterruptedOverwrite, "InterruptedAppend": TestInterruptedAppend,
+		"IdenticalReuploadSupersedesPartial": TestIdenticalReuploadSupersedesPartial,
+		"ResumeCommitIsConditional":          TestResumeCommitIsConditional,
+		"RenameKeepsReplacedSource":          TestRenameKeepsReplacedSource, "ConditionalProbe": TestConditionalProbe,
 	}
 }
 

@@ -89,6 +89,8 @@ type Store struct {
 	partialRoot  string           // key prefix of partial markers (partial.go)
 	now          func() time.Time // the janitor's clock (tests move it)
 
+	cond *condState // what the store honours of conditional requests
+
 	// Knobs tests lower to exercise paging and multipart copies cheaply.
 	pageSize      int32 // ListObjectsV2 MaxKeys; 0 = server default (1000)
 	copyThreshold int64 // larger objects are copied part by part
@@ -146,6 +148,7 @@ func New(client *s3.Client, o Options) (*Store, error) {
 		peers:         o.Peers,
 		partialRoot:   joinKey(prefix, partialDir),
 		now:           time.Now,
+		cond:          &condState{},
 	}
 	s.maxObject = s.maxUploadSize()
 	return s, nil

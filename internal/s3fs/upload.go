@@ -2,6 +2,7 @@ package s3fs
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -109,6 +110,14 @@ type upload struct {
 	base    int64  // bytes already stored when the upload began
 	appendE string // ETag of the object an append copies (Commit without new bytes changes nothing)
 	partial bool   // continues the partial of key: delete its marker at Commit
+
+	version string    // metaVersion of the object this upload stores
+	cond    condition // what the object at key must be at Commit (a resumed upload's base)
+	// The object at key that a resumed upload builds on (known: Resume
+	// looked): a partial kept from it records it (partial.go, Staleness).
+	baseKnown      bool
+	baseE, baseVer string
+	extends        bool // the upload's first bytes are that object (APPE)
 }
 
 var (
@@ -129,6 +138,7 @@ func (f *fsys) newUpload(ctx context.Context, name, key string) *upload {
 		dirCheck: make(chan error, 1),
 		done:     make(chan struct{}),
 		sha:      sha256.New(),
+		version:  randomID(),
 	}
 	u.crc = u.algo.new()
 	f.s.live.add(u)
@@ -301,6 +311,10 @@ func (u *upload) Commit(ctx context.Context) error {
 	stop := context.AfterFunc(ctx, u.cancel)
 	defer stop()
 	if err := u.store(ctx); err != nil {
+		if errors.Is(err, ftp.ErrChanged) {
+			u.s.log.Warn("resumed upload not stored: the object it builds on was replaced meanwhile",
+				"key", u.key, "base_etag", u.baseE, "err", err)
+		}
 		return u.fail(err)
 	}
 	u.finish(stateCommitted)
@@ -336,13 +350,23 @@ func (u *upload) putObject(ctx context.Context) error {
 		ContentLength: aws.Int64(u.cur.size),
 	}
 	u.algo.set(&in.ChecksumCRC32, &in.ChecksumCRC32C, crcBase64(u.crc))
-	var extra map[string]string
+	extra := map[string]string{metaVersion: u.version}
 	if u.sha != nil {
-		extra = map[string]string{metaSHA256: hex.EncodeToString(u.sha.Sum(nil))}
+		extra[metaSHA256] = hex.EncodeToString(u.sha.Sum(nil))
 	}
 	u.props.applyPut(in, u.contentType, extra)
+	if u.cond.set() && u.s.conditions(ctx).put {
+		in.IfMatch, in.IfNoneMatch = u.cond.apply()
+	}
 	_, err := u.s.client.PutObject(ctx, in, unsignedPayload)
-	return err
+	return u.cond.changed(err)
+}
+
+// randomID is 16 random hex digits.
+func randomID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }
 
 // checkNotDir waits for the background directory check, if one runs.
@@ -407,7 +431,10 @@ func (u *upload) Abort(ctx context.Context) error {
 // isPermanent reports an upload failure that resuming cannot fix.
 func isPermanent(err error) bool {
 	switch classify(err) {
-	case fs.ErrExist, fs.ErrInvalid, fs.ErrPermission, ftp.ErrTooLarge:
+	case fs.ErrExist, fs.ErrInvalid, fs.ErrPermission, ftp.ErrTooLarge,
+		// The object the upload builds on was replaced: its bytes
+		// belong to no file any more.
+		ftp.ErrChanged:
 		return true
 	}
 	return false
@@ -472,7 +499,7 @@ func (u *upload) cleanup(ctx context.Context) error {
 // upload that was not completed (an append that received nothing) and
 // forgets the partial it continued. A partial that a fresh upload of the
 // same name supersedes is not looked for here (that would cost a request
-// per upload): it is recognised as stale by its time (partial.go).
+// per upload): the object's new version makes it stale (partial.go).
 func (u *upload) finish(state uploadState) {
 	u.state = state
 	if u.mp != nil && !u.mpDone && u.ownMP {
