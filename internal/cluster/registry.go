@@ -57,6 +57,7 @@ type claim struct {
 func NewRegistry(n *Node, pool *ftp.PortPool) *Registry {
 	r := &Registry{node: n, pool: pool, tries: pool.Last - pool.First + 1, claims: map[endpoint]string{}}
 	pool.Foreign = r.forward
+	pool.OpenAll() // a data connection may come on a port only another node offered
 	n.registry = r
 	return r
 }

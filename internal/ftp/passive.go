@@ -100,6 +100,24 @@ func (p *PortPool) Reserve(_ context.Context, client netip.Addr) (PassiveListene
 	return nil, ErrNoPassivePort
 }
 
+// OpenAll opens every port of the range now rather than on first use. A
+// cluster node needs it: a data connection may reach it on a port that
+// only another node has offered so far. A port that cannot be bound is
+// logged and tried again when a PASV would use it.
+func (p *PortPool) OpenAll() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.ports == nil {
+		p.ports = map[int]*poolPort{}
+	}
+	if p.Logger == nil {
+		p.Logger = slog.Default()
+	}
+	for port := p.First; port <= p.Last; port++ {
+		_, _ = p.open(port)
+	}
+}
+
 // open returns the port's listener, opening it on first use. p.mu is held.
 func (p *PortPool) open(port int) (*poolPort, error) {
 	if pp, ok := p.ports[port]; ok {
