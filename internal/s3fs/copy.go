@@ -152,6 +152,7 @@ func (s *Store) copyMultipart(ctx context.Context, src, dst string, size int64, 
 	mp := newMultipart(aws.ToString(created.UploadId), algo, true, s.concurrency)
 	s.live.addID("", mp.id)
 	defer s.live.removeID(mp.id)
+	s.recordUpload(dst, mp.id)
 
 	partSize := max(s.copyPartMin, (size+MaxParts-1)/MaxParts)
 	err = s.copyRanges(ctx, dst, mp, 1, src, c.ifMatch, size, max(1, size/partSize))

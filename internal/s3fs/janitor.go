@@ -2,6 +2,7 @@ package s3fs
 
 import (
 	"context"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -11,11 +12,12 @@ import (
 )
 
 // The janitor keeps partials (partial.go) within the resume window and
-// makes those of a killed process resumable:
+// makes those of a killed process resumable. It looks only at multipart
+// uploads s3ftpd recorded (intent.go), never at other applications':
 //
-//   - a multipart upload under the store's prefix that no upload of this
-//     process uses, has no marker and has stored parts is an upload whose
-//     process died (or one in progress on another node): it gets a marker
+//   - a recorded multipart upload that no upload of this process uses (nor,
+//     with Peers, one of another live node), has no marker and has stored
+//     parts is an upload whose process died: it gets a marker
 //     without a tail ("adopted"), so SIZE and REST+STOR find it. Adopting
 //     an upload that is still running elsewhere is harmless: its Commit
 //     makes the marker stale, its Abort rewrites it, and S3 refuses to
@@ -24,9 +26,10 @@ import (
 //     window is deleted, and logged.
 //
 // Each sweep looks at no more than sweepLimit uploads and markers; the
-// rest waits for the next one. It runs at Maintain's start (the process
+// next one goes on where it stopped (sweepCursor). Tests lower the limit
+// (Store.sweepLimit). It runs at Maintain's start (the process
 // start) and then every sweepInterval.
-const sweepLimit = 10000
+const defaultSweepLimit = 10000
 
 // expiry is how long partials live: the resume window, or (resume off)
 // DefaultResumeWindow for multipart uploads of killed processes.
@@ -89,43 +92,63 @@ func (s *Store) Sweep(ctx context.Context) SweepStats {
 	return st
 }
 
+// sweepUploads looks at the multipart uploads s3ftpd recorded (intent.go):
+// those of no live process are expired or adopted; a record whose upload is
+// gone is deleted.
 func (s *Store) sweepUploads(ctx context.Context, others map[string]bool, st *SweepStats) {
 	cutoff := s.now().Add(-s.expiry())
-	in := &s3.ListMultipartUploadsInput{Bucket: aws.String(s.bucket)}
-	if s.prefix != "" {
-		in.Prefix = aws.String(s.prefix + "/")
+	prefix := s.intentPrefix()
+	in := &s3.ListObjectsV2Input{Bucket: aws.String(s.bucket), Prefix: aws.String(prefix)}
+	if after := s.cursor.get(&s.cursor.uploads); after != "" {
+		in.StartAfter = aws.String(after)
 	}
-	for seen := 0; seen < sweepLimit; {
-		out, err := s.client.ListMultipartUploads(ctx, in)
+	for seen := 0; ; {
+		out, err := s.client.ListObjectsV2(ctx, in)
 		if err != nil {
 			st.Errors++
-			s.log.Warn("janitor: list multipart uploads", "err", err)
+			s.log.Warn("janitor: list multipart upload records", "err", err)
 			return
 		}
-		for _, up := range out.Uploads {
-			seen++
-			key, id := aws.ToString(up.Key), aws.ToString(up.UploadId)
-			if s.live.hasID(id) || others[id] || strings.HasPrefix(key, s.partialRoot+"/") {
+		for _, o := range out.Contents {
+			if seen++; seen > s.sweepLimit {
+				return // the next sweep goes on after the cursor
+			}
+			rec := aws.ToString(o.Key)
+			s.cursor.set(&s.cursor.uploads, rec)
+			id, err := url.PathUnescape(strings.TrimPrefix(rec, prefix))
+			if err != nil || s.live.hasID(id) || others[id] {
 				continue
 			}
-			s.sweepUpload(ctx, key, id, aws.ToTime(up.Initiated), cutoff, st)
+			key, err := s.readIntent(ctx, rec)
+			switch {
+			case isNotFound(err):
+				continue
+			case err != nil:
+				st.Errors++
+				continue
+			}
+			if s.sweepUpload(ctx, key, id, aws.ToTime(o.LastModified), cutoff, st) {
+				s.deleteKey(ctx, rec) // the upload is gone: completed elsewhere, or expired now
+			}
 		}
-		if !aws.ToBool(out.IsTruncated) {
+		if !aws.ToBool(out.IsTruncated) || out.NextContinuationToken == nil {
+			s.cursor.set(&s.cursor.uploads, "") // the next sweep starts over
 			return
 		}
-		in.KeyMarker, in.UploadIdMarker = out.NextKeyMarker, out.NextUploadIdMarker
+		in.ContinuationToken = out.NextContinuationToken
 	}
 }
 
-// sweepUpload expires or adopts one multipart upload.
-func (s *Store) sweepUpload(ctx context.Context, key, id string, initiated, cutoff time.Time, st *SweepStats) {
+// sweepUpload expires or adopts one multipart upload; gone reports that
+// it no longer exists (finished meanwhile, or expired now).
+func (s *Store) sweepUpload(ctx context.Context, key, id string, initiated, cutoff time.Time, st *SweepStats) (gone bool) {
 	parts, algo, _, newest, err := s.listParts(ctx, key, id)
 	if isNotFound(err) {
-		return // finished meanwhile
+		return true // finished meanwhile
 	}
 	if err != nil {
 		st.Errors++
-		return
+		return false
 	}
 	activity := newest
 	if activity.IsZero() {
@@ -154,6 +177,7 @@ func (s *Store) sweepUpload(ctx context.Context, key, id string, initiated, cuto
 		}
 		st.Expired++
 		s.log.Info("janitor: partial upload expired", "key", key, "bytes", bytes, "last_activity", activity)
+		return true
 	case head == nil && s.resumeWindow > 0 && bytes > 0:
 		obj, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(key)})
 		base := "-"
@@ -174,13 +198,19 @@ func (s *Store) sweepUpload(ctx context.Context, key, id string, initiated, cuto
 		st.Adopted++
 		s.log.Info("janitor: interrupted upload made resumable", "key", key, "bytes", bytes)
 	}
+	return false
 }
 
 // sweepMarkers deletes markers (and their uploads) older than the window.
+// Only the markers themselves are listed (Delimiter "/"), not the upload
+// records below them.
 func (s *Store) sweepMarkers(ctx context.Context, st *SweepStats) {
 	cutoff := s.now().Add(-s.expiry())
-	in := &s3.ListObjectsV2Input{Bucket: aws.String(s.bucket), Prefix: aws.String(s.partialRoot + "/")}
-	for seen := 0; seen < sweepLimit; {
+	in := &s3.ListObjectsV2Input{Bucket: aws.String(s.bucket), Prefix: aws.String(s.partialRoot + "/"), Delimiter: aws.String("/")}
+	if after := s.cursor.get(&s.cursor.markers); after != "" {
+		in.StartAfter = aws.String(after)
+	}
+	for seen := 0; ; {
 		out, err := s.client.ListObjectsV2(ctx, in)
 		if err != nil {
 			st.Errors++
@@ -188,13 +218,17 @@ func (s *Store) sweepMarkers(ctx context.Context, st *SweepStats) {
 			return
 		}
 		for _, o := range out.Contents {
-			seen++
+			if seen++; seen > s.sweepLimit {
+				return
+			}
+			s.cursor.set(&s.cursor.markers, aws.ToString(o.Key))
 			if !aws.ToTime(o.LastModified).Before(cutoff) {
 				continue
 			}
 			s.expireMarker(ctx, aws.ToString(o.Key), cutoff, st)
 		}
 		if !aws.ToBool(out.IsTruncated) || out.NextContinuationToken == nil {
+			s.cursor.set(&s.cursor.markers, "")
 			return
 		}
 		in.ContinuationToken = out.NextContinuationToken

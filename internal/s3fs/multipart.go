@@ -155,6 +155,7 @@ func (u *upload) start() error {
 	u.startDirCheck()
 	u.sha = nil // the object will not be one PutObject
 	u.s.live.addID(u.key, u.mp.id)
+	u.s.recordUpload(u.key, u.mp.id)
 	return nil
 }
 
@@ -277,6 +278,9 @@ func (s *Store) completeUpload(ctx context.Context, key string, mp *multipart, c
 		in.IfMatch, in.IfNoneMatch = cond.apply()
 	}
 	_, err := s.client.CompleteMultipartUpload(ctx, in)
+	if err == nil {
+		s.forgetUpload(mp.id)
+	}
 	return cond.changed(err)
 }
 
@@ -298,6 +302,7 @@ func (s *Store) abortMultipart(ctx context.Context, key, id string) error {
 			Bucket: aws.String(s.bucket), Key: aws.String(key), UploadId: aws.String(id), MaxParts: aws.Int32(1),
 		})
 		if isNotFound(err) {
+			s.forgetUpload(id)
 			return nil
 		}
 		if attempt == 5 {

@@ -100,6 +100,7 @@ func (e *env) partialSize(name string) (int64, bool) {
 // multipart upload and no marker.
 func (e *env) mustBeClean() {
 	e.t.Helper()
+	e.store.intents.running.Wait() // upload records are written and deleted in the background
 	if n := e.pendingUploads(); n != 0 {
 		e.t.Fatalf("%d multipart uploads left", n)
 	}
@@ -108,7 +109,7 @@ func (e *env) mustBeClean() {
 		e.t.Fatal(err)
 	}
 	if len(out.Contents) != 0 {
-		e.t.Fatalf("%d partial markers left", len(out.Contents))
+		e.t.Fatalf("%d partial markers or upload records left, first %s", len(out.Contents), aws.ToString(out.Contents[0].Key))
 	}
 }
 

@@ -86,6 +86,8 @@ type Store struct {
 	nonAtomic    bool
 	live         *liveUploads
 	peers        Peers
+	intents      *intents         // records of multipart uploads (intent.go)
+	cursor       *sweepCursor     // where the janitor goes on
 	partialRoot  string           // key prefix of partial markers (partial.go)
 	now          func() time.Time // the janitor's clock (tests move it)
 
@@ -95,6 +97,7 @@ type Store struct {
 	pageSize      int32 // ListObjectsV2 MaxKeys; 0 = server default (1000)
 	copyThreshold int64 // larger objects are copied part by part
 	copyPartMin   int64 // smallest part of a multipart copy
+	sweepLimit    int   // uploads and markers one sweep looks at
 }
 
 // New checks o and builds a Store.
@@ -141,10 +144,13 @@ func New(client *s3.Client, o Options) (*Store, error) {
 		log:           o.Logger.With("component", "s3fs", "bucket", o.Bucket),
 		copyThreshold: MaxPartSize,
 		copyPartMin:   defaultCopyPartMin,
+		sweepLimit:    defaultSweepLimit,
 		object:        o.Object,
 		resumeWindow:  o.ResumeWindow,
 		nonAtomic:     o.NonAtomic,
 		live:          newLiveUploads(o.Peers),
+		intents:       &intents{writing: map[string]chan struct{}{}},
+		cursor:        &sweepCursor{},
 		peers:         o.Peers,
 		partialRoot:   joinKey(prefix, partialDir),
 		now:           time.Now,
