@@ -278,7 +278,7 @@ func (r *report) markdown(notes string) string {
 		p("- **%s**: %s\n", pn[0], pn[1])
 	}
 	p("- **SFTPGo**: not measured (time; the issue makes it optional: \"if it builds here\")\n")
-	p("- **Relay through a foreign node**: not measured: the cluster does not exist yet\n\n")
+	p("\n")
 	if len(r.notes) > 0 {
 		p("## Notes\n\n")
 		for _, n := range r.notes {
