@@ -93,7 +93,11 @@ func (h *harness) registryCost(ctx context.Context, rig *clusterRig) {
 		for cmd := range joinKeys(w.calls, idle.calls) {
 			bg := float64(idle.calls[cmd]) * w.dur.Seconds() / idle.dur.Seconds()
 			// Rounded at 0.005: a background-only command is 0, not -0.00.
-			out[cmd] = math.Round((float64(w.calls[cmd])-bg)/float64(n)*200) / 200
+			v := math.Round((float64(w.calls[cmd])-bg)/float64(n)*200) / 200
+			if v == 0 {
+				v = 0 // not -0
+			}
+			out[cmd] = v
 		}
 		return out
 	}
