@@ -74,6 +74,7 @@ func (h *harness) cluster(ctx context.Context, st *s3store, srv *ftpServer) {
 	}
 	h.warmRelayNode(ctx, rig)
 	h.relayThroughput(ctx, rig)
+	h.clusterProfile(ctx, rig)
 	h.registryCost(ctx, rig)
 	h.pasvLatency(ctx, rig)
 }

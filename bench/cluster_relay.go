@@ -123,7 +123,7 @@ func (h *harness) relayFigures(size int64, paths []dataPath, put, get map[string
 			s := d.s[p.name]
 			row := []string{p.label, d.verb}
 			if err := s.err(); err != nil {
-				rows = append(rows, append(row, "FAILED: "+oneLine(err.Error()), "", "", "", "", ""))
+				rows = append(rows, append(row, "FAILED: "+oneLine(err.Error()), "", "", "", "", "", ""))
 				continue
 			}
 			rates := s.rates(mib(size))
@@ -132,19 +132,23 @@ func (h *harness) relayFigures(size int64, paths []dataPath, put, get map[string
 				each = append(each, fmt.Sprintf("%.0f", r))
 			}
 			row = append(row, fmt.Sprintf("%.0f", median(rates)), strings.Join(each, ", "))
+			total := 0.0
 			for _, role := range []string{"owner", "relay", "store", "client"} {
 				c, _ := s.cpuPerUnit(role, gib)
+				total += c
 				row = append(row, fmt.Sprintf("%.2f", c))
 			}
+			row = append(row, fmt.Sprintf("%.2f", total))
 			rows = append(rows, row)
 		}
 	}
 	body := table([]string{"data connection", "operation", "MiB/s (median)", "MiB/s per round",
-		"node A (owner) CPU-s/GiB", "node B CPU-s/GiB", "store CPU-s/GiB", "harness CPU-s/GiB"}, rows)
+		"node A (owner) CPU-s/GiB", "node B CPU-s/GiB", "store CPU-s/GiB", "harness CPU-s/GiB", "all CPU-s/GiB"}, rows)
 	body += fmt.Sprintf("\n%s per transfer, %d rounds, interleaved (the order alternates between rounds); a ratio is the "+
 		"median of the per-round ratios. The control connection is always on node A (%s); \"relayed\" sends the data "+
 		"connection to node B (%s) on the port of A's 227 reply, and B relays it to A over its authenticated relay "+
-		"connection. Node B's CPU on the direct path is its idle cost. On %d CPUs all the processes compete.\n",
+		"connection. Node B's CPU on the direct path is its idle cost. On %d CPUs all the processes compete: when they keep "+
+		"the CPUs busy, a path's throughput goes as the inverse of its \"all\" column.\n",
 		sz, h.opt.rounds, nodeAIP, nodeBIP, numCPU())
 	h.rep.section(fmt.Sprintf("Cluster: data connection relayed by another node, %s transfers", sz), body)
 }
