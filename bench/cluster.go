@@ -97,7 +97,7 @@ func (h *harness) warmRelayNode(ctx context.Context, rig *clusterRig) {
 				h.rep.note("Cluster: a data connection to node B on a passive port that B's own sessions never "+
 					"reserved fails (%s): a node listens only on the passive ports it has offered itself "+
 					"(ftp.PortPool opens a port on first use), so a balancer that sends the data connection to a "+
-					"node that has not offered that port yet gets a refusal. The relay figures below are taken "+
+					"node that has not offered that port yet gets a refusal. The relay figures are taken "+
 					"after node B has opened its whole range (%d PASV+ABOR on B).", oneLine(err.Error()), clusterPorts)
 			} else {
 				h.rep.note("Cluster: a relayed data connection to a node that never offered that passive port worked.")
