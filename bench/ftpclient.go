@@ -30,9 +30,26 @@ type ftpSession struct {
 // dialFTP opens a logged-in session (passive mode with PASV, as the issue
 // asks, not EPSV).
 func dialFTP(ctx context.Context, s *ftpServer) (*ftpSession, error) {
+	return dialFTPData(ctx, s, "")
+}
+
+// dialFTPData is dialFTP whose data connections go to dataHost (an IP)
+// instead of the address in the 227 reply, with the port from the reply:
+// to another cluster node, as a load balancer with no stickiness would.
+func dialFTPData(ctx context.Context, s *ftpServer, dataHost string) (*ftpSession, error) {
 	fs := &ftpSession{}
 	d := net.Dialer{Timeout: 30 * time.Second}
 	dial := func(network, addr string) (net.Conn, error) {
+		fs.mu.Lock()
+		isData := fs.ctrl != nil
+		fs.mu.Unlock()
+		if isData && dataHost != "" {
+			_, port, err := net.SplitHostPort(addr)
+			if err != nil {
+				return nil, err
+			}
+			addr = net.JoinHostPort(dataHost, port)
+		}
 		c, err := d.DialContext(ctx, network, addr)
 		if err != nil {
 			return nil, err

@@ -81,7 +81,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fl.BoolVar(&o.storeLog, "store-log", false, "versitygw logs every S3 request to versitygw-access.log in the work directory (use with -keep; slows the store)")
 	fl.StringVar(&o.label, "label", "", "name the s3ftpd under test in the report (default: the git commit of the tree)")
 	size := fl.String("size", "", "override the STOR/RETR size, e.g. 256MiB or 2GiB")
-	only := fl.String("only", "", "run only these parts (comma-separated: throughput, small, list, sessions, profile)")
+	only := fl.String("only", "", "run only these parts (comma-separated: throughput, small, list, sessions, profile, cluster)")
 	if err := fl.Parse(args); err != nil {
 		return o, err
 	}
@@ -128,7 +128,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		o.only = map[string]bool{}
 		for _, p := range strings.Split(*only, ",") {
 			switch p = strings.TrimSpace(p); p {
-			case "throughput", "small", "list", "sessions", "profile":
+			case "throughput", "small", "list", "sessions", "profile", "cluster":
 				o.only[p] = true
 			default:
 				return o, fmt.Errorf("-only: unknown part %q", p)
@@ -315,6 +315,10 @@ func (h *harness) run(ctx context.Context) (err error) {
 	for _, p := range peers {
 		_ = p.proc.stop()
 	}
+	// While srv runs: with the embedded store it serves the nodes' store.
+	if h.opt.part("cluster") {
+		h.cluster(ctx, st, srv)
+	}
 	if err := srv.proc.stop(); err != nil {
 		h.logf("warning: %v", err)
 	}
@@ -325,8 +329,6 @@ func (h *harness) run(ctx context.Context) (err error) {
 		h.idleSessions(ctx, st)
 	}
 
-	h.rep.skip("relay_foreign_vs_owner", ">=0.90",
-		"not measured: the cluster (passive registry + node-to-node relay, internal/cluster) does not exist yet")
 	h.rep.elapsed = time.Since(h.start)
 	if err := ctx.Err(); err != nil {
 		return err

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -28,18 +29,23 @@ type ftpServer struct {
 // passiveRange picks n consecutive ports below the ephemeral range
 // (32768+), so that a passive port never collides with a client's source
 // port, and checks that the first and last are free.
-func passiveRange(n int) (int, int, error) {
+func passiveRange(n int) (int, int, error) { return passiveRangeOn(n, "127.0.0.1") }
+
+// passiveRangeOn is passiveRange with the ports free on each of ips.
+func passiveRangeOn(n int, ips ...string) (int, int, error) {
 	for range 50 {
 		first := 20000 + rand.IntN(120)*100
 		last := first + n - 1
 		ok := true
-		for _, p := range []int{first, last} {
-			ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
-			if err != nil {
-				ok = false
-				break
+		for _, ip := range ips {
+			for _, p := range []int{first, last} {
+				ln, err := net.Listen("tcp", net.JoinHostPort(ip, strconv.Itoa(p)))
+				if err != nil {
+					ok = false
+					break
+				}
+				ln.Close()
 			}
-			ln.Close()
 		}
 		if ok {
 			return first, last, nil
@@ -52,15 +58,30 @@ func passiveRange(n int) (int, int, error) {
 // this key prefix.
 const s3ftpdHome = "s3ftpd"
 
-// s3ftpdConfig writes s3ftpd's YAML config for store st. withLimits adds
-// the limits section (session caps off), which older builds reject.
-func (h *harness) s3ftpdConfig(st *s3store, listen string, pasvFirst, pasvLast int, withLimits bool) (string, error) {
+// nodeConfig is what differs between the s3ftpd processes of a run.
+type nodeConfig struct {
+	file                string // config file name in the work directory
+	listen              string // control host:port
+	pasvFirst, pasvLast int
+	listenIP            string // passive.listen_ip; "" = the control listener's
+	withLimits          bool   // the limits section (session caps off), which older builds reject
+	// viaS3 reaches an embedded store over S3, as an external one (the
+	// cluster's nodes share the store of the first s3ftpd).
+	viaS3 bool
+	extra string // YAML appended (the cluster block)
+}
+
+// s3ftpdConfig writes s3ftpd's YAML config for store st.
+func (h *harness) s3ftpdConfig(st *s3store, nc nodeConfig) (string, error) {
 	var b strings.Builder
-	fmt.Fprintf(&b, "listen: %q\n", listen)
-	fmt.Fprintf(&b, "passive:\n  ports: \"%d-%d\"\n", pasvFirst, pasvLast)
+	fmt.Fprintf(&b, "listen: %q\n", nc.listen)
+	fmt.Fprintf(&b, "passive:\n  ports: \"%d-%d\"\n", nc.pasvFirst, nc.pasvLast)
+	if nc.listenIP != "" {
+		fmt.Fprintf(&b, "  listen_ip: %q\n", nc.listenIP)
+	}
 	b.WriteString("timeouts:\n  idle: 30m\n  data_accept: 30s\n  transfer_stall: 2m\n  login_fail_delay: 1s\n")
 	b.WriteString("store:\n")
-	if st.embedded {
+	if st.embedded && !nc.viaS3 {
 		fmt.Fprintf(&b, "  embedded:\n    dir: %q\n    listen: %q\n    access_key: %q\n    secret_key: %q\n",
 			h.embeddedDir, st.listen, st.access, st.secret)
 		b.WriteString("  s3:\n")
@@ -75,12 +96,13 @@ func (h *harness) s3ftpdConfig(st *s3store, listen string, pasvFirst, pasvLast i
 	// 10 000 logins at the default cost would take minutes of CPU.
 	fmt.Fprintf(&b, "users:\n  - name: bench\n    password_hash: %q\n    home: /%s\n", h.ftpHash, s3ftpdHome)
 	b.WriteString("log:\n  level: warn\n")
-	if withLimits {
+	if nc.withLimits {
 		// The idle-session figure holds 10 000 sessions from a few hundred
 		// source addresses: lift the per-server and per-IP caps.
 		b.WriteString("limits:\n  max_sessions: 0\n  max_sessions_per_ip: 0\n  login_failures_per_ip: 0\n")
 	}
-	path := filepath.Join(h.work, "s3ftpd.yaml")
+	b.WriteString(nc.extra)
+	path := filepath.Join(h.work, nc.file)
 	return path, os.WriteFile(path, []byte(b.String()), 0o600)
 }
 
@@ -98,7 +120,7 @@ func (h *harness) startS3ftpd(ctx context.Context, st *s3store) (*ftpServer, err
 	listen := fmt.Sprintf("127.0.0.1:%d", port)
 	var p *proc
 	for _, withLimits := range []bool{h.limitsKnown, false} {
-		cfg, err := h.s3ftpdConfig(st, listen, first, last, withLimits)
+		cfg, err := h.s3ftpdConfig(st, nodeConfig{file: "s3ftpd.yaml", listen: listen, pasvFirst: first, pasvLast: last, withLimits: withLimits})
 		if err != nil {
 			return nil, err
 		}

@@ -1,0 +1,218 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"time"
+)
+
+// The cluster part: two s3ftpd nodes in cluster mode with one
+// redis-server as their passive registry, on the run's store, each on its
+// own loopback IP with the same passive port range. There is no load
+// balancer: the client opens its control connection on node A and, after
+// PASV, dials the data port on node B's IP instead of A's, as a balancer
+// with no stickiness would. B holds no reservation for it, finds the
+// owner (A) in Redis and relays the connection to A's relay listener.
+// Everything is compared with the same transfer whose data connection
+// goes to A itself, in the same run; the PASV latency is compared with a
+// third s3ftpd with the same config but no cluster block.
+const (
+	nodeAIP      = "127.0.0.2"
+	nodeBIP      = "127.0.0.3"
+	singleIP     = "127.0.0.4"
+	clusterPorts = 20
+)
+
+// clusterFigures are the figures of the part, for reporting them all as
+// failed or skipped when the part cannot run.
+func clusterFigures() []struct{ name, target string } {
+	return []struct{ name, target string }{
+		{"stor_relayed_vs_owner", ">=0.90"},
+		{"retr_relayed_vs_owner", ">=0.90"},
+		{"stor_relay_cpu_vs_owner", "none"},
+		{"retr_relay_cpu_vs_owner", "none"},
+		{"registry_cmds_relayed_vs_direct", "none"},
+		{"pasv_latency_cluster_vs_single", "none"},
+	}
+}
+
+// clusterRig is the running cluster.
+type clusterRig struct {
+	redis        *redisServer
+	a, b, single *ftpServer
+	storePID     int // the S3 server (versitygw, or the s3ftpd embedding it)
+}
+
+// cluster runs the part. srv is the first s3ftpd: with the embedded store
+// it serves the store the nodes share, so it must still be running.
+func (h *harness) cluster(ctx context.Context, st *s3store, srv *ftpServer) {
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			h.clusterFailed(errors.New("redis-server is not installed and CI=true (apt-get install redis-server)"))
+			return
+		}
+		for _, f := range clusterFigures() {
+			h.rep.skip(f.name, f.target, "not measured: redis-server is not installed (apt-get install redis-server)")
+		}
+		return
+	}
+	rig, err := h.startCluster(ctx, st, bin)
+	if err != nil {
+		h.clusterFailed(fmt.Errorf("start the cluster: %w", err))
+		return
+	}
+	defer rig.stop(h.logf)
+	rig.storePID = srv.proc.pid
+	if st.proc != nil {
+		rig.storePID = st.proc.pid
+	}
+	h.warmRelayNode(ctx, rig)
+	h.relayThroughput(ctx, rig)
+	h.clusterProfile(ctx, rig)
+	h.registryCost(ctx, rig)
+	h.pasvLatency(ctx, rig)
+}
+
+// warmRelayNode makes node B listen on the whole passive range. A node
+// opens a passive port only when one of its own sessions reserves it
+// (ftp.PortPool opens ports on first use), so a data connection that
+// reaches B on a port B never offered is refused by the kernel before the
+// relay can see it. The harness records that (one relayed RETR on the
+// cold node) and then has B open every port with PASV+ABOR.
+func (h *harness) warmRelayNode(ctx context.Context, rig *clusterRig) {
+	octx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	const probe = "/cluster/probe.bin"
+	if err := h.putSmall(octx, rig.a, probe, 1024); err == nil {
+		if sess, err := dialFTPData(octx, rig.a, nodeBIP); err == nil {
+			err = ftpRetr(sess, probe, 1024, make([]byte, 4096))
+			sess.close()
+			if err != nil {
+				h.rep.note("Cluster: a data connection to node B on a passive port that B's own sessions never "+
+					"reserved fails (%s): a node listens only on the passive ports it has offered itself "+
+					"(ftp.PortPool opens a port on first use), so a balancer that sends the data connection to a "+
+					"node that has not offered that port yet gets a refusal. The relay figures are taken "+
+					"after node B has opened its whole range (%d PASV+ABOR on B).", oneLine(err.Error()), clusterPorts)
+			} else {
+				h.rep.note("Cluster: a relayed data connection to a node that never offered that passive port worked.")
+			}
+		}
+	}
+	c, err := rawLogin(octx, rig.b.addr, nil, rig.b.user, rig.b.pass)
+	if err != nil {
+		h.logf("cluster: log in to node B: %v", err)
+		return
+	}
+	defer c.close()
+	_ = c.c.SetDeadline(time.Now().Add(time.Minute))
+	for range clusterPorts {
+		if _, err := c.pasv(); err != nil {
+			h.logf("cluster: PASV on node B: %v", err)
+			return
+		}
+		if _, err := c.cmd(225, "ABOR"); err != nil {
+			h.logf("cluster: ABOR on node B: %v", err)
+			return
+		}
+	}
+}
+
+func (h *harness) clusterFailed(err error) {
+	for _, f := range clusterFigures() {
+		h.rep.fail(f.name, f.name, f.target, true, err)
+	}
+}
+
+// startCluster starts redis-server, nodes A and B in cluster mode and the
+// single node. On error what was started is stopped.
+func (h *harness) startCluster(ctx context.Context, st *s3store, redisBin string) (rig *clusterRig, err error) {
+	rig = &clusterRig{}
+	defer func() {
+		if err != nil {
+			rig.stop(h.logf)
+		}
+	}()
+	h.logf("cluster: starting redis-server and two s3ftpd nodes on %s and %s", nodeAIP, nodeBIP)
+	if rig.redis, err = h.startRedis(ctx, redisBin); err != nil {
+		return rig, err
+	}
+	first, last, err := passiveRangeOn(clusterPorts, nodeAIP, nodeBIP, singleIP)
+	if err != nil {
+		return rig, err
+	}
+	secret := randomHex(16)
+	start := func(name, ip string, clustered bool) (*ftpServer, error) {
+		port, err := freePortOn(ip)
+		if err != nil {
+			return nil, err
+		}
+		nc := nodeConfig{file: name + ".yaml", listen: net.JoinHostPort(ip, strconv.Itoa(port)),
+			pasvFirst: first, pasvLast: last, listenIP: ip, withLimits: h.limitsKnown, viaS3: true}
+		if clustered {
+			relay, err := freePortOn(ip)
+			if err != nil {
+				return nil, err
+			}
+			nc.extra = fmt.Sprintf("cluster:\n  node_id: %s\n  relay_listen: \"%s:%d\"\n  secret: %q\n  redis:\n    addrs: [%q]\n",
+				name, ip, relay, secret, rig.redis.addr)
+		}
+		return h.startNode(ctx, st, name, nc)
+	}
+	if rig.a, err = start("node-a", nodeAIP, true); err != nil {
+		return rig, err
+	}
+	if rig.b, err = start("node-b", nodeBIP, true); err != nil {
+		return rig, err
+	}
+	if rig.single, err = start("single", singleIP, false); err != nil {
+		return rig, err
+	}
+	return rig, nil
+}
+
+// stop stops the nodes, then Redis (the nodes leave the cluster in it).
+func (rig *clusterRig) stop(logf func(string, ...any)) {
+	for _, s := range []*ftpServer{rig.single, rig.b, rig.a} {
+		if s != nil {
+			if err := s.proc.stop(); err != nil {
+				logf("warning: %v", err)
+			}
+		}
+	}
+	if rig.redis != nil {
+		rig.redis.stop()
+	}
+}
+
+// startNode starts one s3ftpd with config nc and waits for its greeting.
+func (h *harness) startNode(ctx context.Context, st *s3store, name string, nc nodeConfig) (*ftpServer, error) {
+	cfg, err := h.s3ftpdConfig(st, nc)
+	if err != nil {
+		return nil, err
+	}
+	p, err := h.procs.start(name, nil, h.s3ftpdBin, "--config", cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := waitFTP(ctx, nc.listen, p, 60*time.Second); err != nil {
+		_ = p.stop()
+		return nil, err
+	}
+	return &ftpServer{name: name, addr: nc.listen, user: "bench", pass: h.ftpPass, proc: p, base: "/"}, nil
+}
+
+// freePortOn returns a free TCP port on ip.
+func freePortOn(ip string) (int, error) {
+	ln, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
