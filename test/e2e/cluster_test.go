@@ -195,15 +195,7 @@ func TestClusterRedisOutage(t *testing.T) {
 	// An upload running when Redis goes away is not disturbed.
 	dir := t.TempDir()
 	src, big := randomFile(t, dir, "during.bin", 6<<20)
-	running := make(chan error, 1)
-	go func() {
-		out, err := run(t, time.Minute, nil, curl, "-sS", "--user", "demo:demo", "--interface", clientIP(99),
-			"--limit-rate", "2M", "-T", src, "ftp://"+e.Ctrl+"/during.bin")
-		if err != nil {
-			err = fmt.Errorf("%v: %s", err, out)
-		}
-		running <- err
-	}()
+	running := e.slowUpload(curl, clientIP(99), src, "during.bin", "2M")
 	time.Sleep(time.Second)
 	e.stopRedis()
 	if err := <-running; err != nil {
@@ -261,6 +253,21 @@ func TestClusterRedisOutage(t *testing.T) {
 	if !strings.Contains(e.logs(), "cluster registry (Redis) reachable again") {
 		t.Error("no log line says the registry is back")
 	}
+}
+
+// slowUpload runs curl -T through the LB at rate (curl's --limit-rate) in
+// the background; its result arrives on the channel.
+func (e *clusterEnv) slowUpload(curl, ip, src, name, rate string) <-chan error {
+	done := make(chan error, 1)
+	go func() {
+		out, err := run(e.t, 2*time.Minute, nil, curl, "-sS", "--user", "demo:demo", "--interface", ip,
+			"--limit-rate", rate, "-T", src, "ftp://"+e.Ctrl+"/"+name)
+		if err != nil {
+			err = fmt.Errorf("%v: %s", err, out)
+		}
+		done <- err
+	}()
+	return done
 }
 
 func (e *clusterEnv) download(ip, name string) []byte {
@@ -347,11 +354,7 @@ func TestClusterNodeLoss(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			out, err := run(t, 2*time.Minute, nil, curl, "-sS", "--user", "demo:demo", "--interface", clientIP(30+i),
-				"--limit-rate", "2M", "-T", src, "ftp://"+e.Ctrl+"/"+name)
-			if err != nil {
-				results[i].err = fmt.Errorf("%v: %s", err, out)
-			}
+			results[i].err = <-e.slowUpload(curl, clientIP(30+i), src, name, "2M")
 		}()
 	}
 	time.Sleep(3500 * time.Millisecond)
@@ -415,15 +418,7 @@ func TestClusterJanitorLeavesLiveUploads(t *testing.T) {
 	e := startCluster(t, clusterOptions{nodes: 2})
 	dir := t.TempDir()
 	src, data := randomFile(t, dir, "live.bin", 14<<20)
-	done := make(chan error, 1)
-	go func() {
-		out, err := run(t, time.Minute, nil, curl, "-sS", "--user", "demo:demo", "--interface", clientIP(7),
-			"--limit-rate", "3M", "-T", src, "ftp://"+e.Ctrl+"/live.bin")
-		if err != nil {
-			err = fmt.Errorf("%v: %s", err, out)
-		}
-		done <- err
-	}()
+	done := e.slowUpload(curl, clientIP(7), src, "live.bin", "3M")
 	time.Sleep(2500 * time.Millisecond) // a part is stored: the multipart upload exists
 	// A third node joins (not behind the LB) with debug logs; its janitor
 	// sweeps at start.
