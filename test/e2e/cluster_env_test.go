@@ -59,6 +59,7 @@ type clusterOptions struct {
 	nodes      int
 	extra      string        // YAML added to every node's config
 	dataAccept time.Duration // timeouts.data_accept; default 10s
+	stall      time.Duration // timeouts.transfer_stall; default 2m
 }
 
 func startCluster(t *testing.T, o clusterOptions) *clusterEnv {
@@ -71,6 +72,9 @@ func startCluster(t *testing.T, o clusterOptions) *clusterEnv {
 	}
 	if o.dataAccept == 0 {
 		o.dataAccept = 10 * time.Second
+	}
+	if o.stall == 0 {
+		o.stall = 2 * time.Minute
 	}
 	e := &clusterEnv{t: t, redisDir: t.TempDir()}
 	e.redisPort = freePort(t)
@@ -116,6 +120,7 @@ tls:
 timeouts:
   login_fail_delay: 10ms
   data_accept: %s
+  transfer_stall: %s
 ops:
   listen: "%s:%d"
 cluster:
@@ -125,7 +130,7 @@ cluster:
   redis:
     addrs: ["127.0.0.1:%d"]
 %s`, n.ip, e.ctrlPort, e.pasvFirst, e.pasvFirst+9, clusterLBIP, e.bucket, e.s3, e.certFile, keyFile,
-			o.dataAccept, n.ip, n.ops, n.id, n.ip, n.relay, clusterSecret, e.redisPort, o.extra)
+			o.dataAccept, o.stall, n.ip, n.ops, n.id, n.ip, n.relay, clusterSecret, e.redisPort, o.extra)
 		n.cfg = filepath.Join(t.TempDir(), "s3ftpd.yaml")
 		if err := os.WriteFile(n.cfg, []byte(cfg), 0o600); err != nil {
 			t.Fatal(err)

@@ -446,3 +446,76 @@ func TestClusterJanitorLeavesLiveUploads(t *testing.T) {
 		t.Errorf("live.bin: %d bytes back, want %d", len(got), len(data))
 	}
 }
+
+// viaLB dials addr from the LB's address with a PROXY v1 header naming
+// client:port, as HAProxy would: the test picks which node gets what.
+func viaLB(t *testing.T, addr, client string, port int) net.Conn {
+	t.Helper()
+	d := net.Dialer{Timeout: 10 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(clusterLBIP)}}
+	c, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	_, dport, _ := net.SplitHostPort(addr)
+	fmt.Fprintf(c, "PROXY TCP4 %s %s %d %s\r\n", client, clusterLBIP, port, dport)
+	return c
+}
+
+// TestClusterRelayedAbortAndStall: with the control connection on node1
+// and the data connection relayed by node2, ABOR ends the transfer (426
+// then 226) and the stall timer ends one whose client stopped reading.
+func TestClusterRelayedAbortAndStall(t *testing.T) {
+	e := startCluster(t, clusterOptions{nodes: 2, stall: 2 * time.Second})
+	const client = "127.0.2.77"
+	data := make([]byte, 32<<20)
+	rand.Read(data)
+	c := goClientVia(t, e, client)
+	if err := c.Stor("big.bin", bytes.NewReader(data)); err != nil {
+		t.Fatal(err)
+	}
+	c.Quit()
+
+	ctrl := &rawConn{t: t, c: viaLB(t, fmt.Sprintf("127.0.1.1:%d", e.ctrlPort), client, 40000)}
+	ctrl.expect("220")
+	ctrl.cmd("USER demo", "331")
+	ctrl.cmd("PASS demo", "230")
+	ctrl.cmd("TYPE I", "200")
+	for i, end := range []string{"ABOR", "stall"} {
+		line := ctrl.cmd("EPSV", "229")
+		var port int
+		fmt.Sscanf(line[strings.Index(line, "|||")+3:], "%d", &port)
+		dc := viaLB(t, fmt.Sprintf("127.0.1.2:%d", port), client, 40001+i) // node2: not the owner
+		ctrl.cmd("RETR big.bin", "150")
+		// Read a little, then stop reading: the owner blocks on a full window.
+		io.ReadFull(dc, make([]byte, 1<<20))
+		start := time.Now()
+		if end == "ABOR" {
+			ctrl.send("ABOR")
+			ctrl.expect("426")
+			ctrl.expect("226")
+		} else {
+			ctrl.expect("426")
+		}
+		t.Logf("%s ended the relayed RETR after %v", end, time.Since(start).Round(time.Millisecond))
+		dc.Close()
+	}
+	ctrl.cmd("NOOP", "200") // the session goes on
+	if !strings.Contains(e.nodes[1].out.String(), relayedLine) {
+		t.Fatalf("node2 did not relay:\n%s", e.nodes[1].out.String())
+	}
+}
+
+// goClientVia logs in through the LB from ip.
+func goClientVia(t *testing.T, e *clusterEnv, ip string) *client.ServerConn {
+	t.Helper()
+	d := net.Dialer{Timeout: 10 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}
+	c, err := client.Dial(e.Ctrl, client.DialWithDialer(d), client.DialWithTimeout(30*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Login("demo", "demo"); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
