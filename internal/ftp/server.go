@@ -224,6 +224,7 @@ func (s *Server) startSession(c net.Conn, implicitTLS bool) {
 				return
 			}
 		}
+		keepUrgentInline(c)
 		sess := newSession(s, c)
 		if hc, ok := c.(healthChecker); ok && hc.HealthCheck() {
 			sess.health = true

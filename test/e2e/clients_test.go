@@ -178,3 +178,48 @@ func TestPythonFtplib(t *testing.T) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// ftplib.abort() sends "ABOR\r\n" as TCP urgent data (RFC 959 §4.1.3:
+// Telnet Synch); on Linux the urgent byte leaves the normal stream unless
+// the server keeps it inline. ABOR must work that way during a download
+// and an upload, and any command sent urgently must be answered.
+const ftplibAbortScript = `
+import ftplib, io, sys, socket
+ftp = ftplib.FTP()
+ftp.connect(sys.argv[2], int(sys.argv[1]), timeout=15)
+ftp.login("demo", "demo")
+ftp.voidcmd("TYPE I")
+data = bytes(range(256)) * (64 << 10)
+ftp.storbinary("STOR abort.bin", io.BytesIO(data))
+
+conn = ftp.transfercmd("RETR abort.bin")
+conn.recv(65536)
+resp = ftp.abort()
+assert resp[:3] in ("426", "226"), resp
+if resp[:3] == "426":
+    assert ftp.getresp()[:3] == "226"
+conn.close()
+
+conn = ftp.transfercmd("STOR partial.bin")
+conn.sendall(b"y" * (1 << 20))
+resp = ftp.abort()
+assert resp[:3] in ("426", "226"), resp
+if resp[:3] == "426":
+    assert ftp.getresp()[:3] == "226"
+conn.close()
+
+ftp.sock.sendall(b"NOOP\r\n", socket.MSG_OOB)
+assert ftp.getresp()[:3] == "200"
+assert ftp.size("abort.bin") == len(data)
+ftp.quit()
+print("abort ok")
+`
+
+func TestPythonFtplibAbort(t *testing.T) {
+	py := requireTool(t, "python3")
+	n := startNode(t, nodeOptions{})
+	out := mustRun(t, time.Minute, nil, py, "-c", ftplibAbortScript, itoa(n.Port), "127.0.0.1")
+	if !strings.Contains(out, "abort ok") {
+		t.Fatalf("python ftplib abort:\n%s", out)
+	}
+}
