@@ -6,6 +6,7 @@ import (
 	"path"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // abs resolves a client path against the working directory. The result is
@@ -161,5 +162,5 @@ func (s *session) cmdMLST(arg string) {
 		s.replyError(err, "MLST")
 		return
 	}
-	s.reply(250, "Listing "+name+"\n"+s.mlsxLine(fi, name)+"\nEnd")
+	s.reply(250, "Listing "+name+"\n"+s.mlsxLine(fi, name, time.Now())+"\nEnd")
 }

@@ -80,8 +80,9 @@ func (s *session) cmdMLSD(arg string) {
 		s.replyError(err, "MLSD")
 		return
 	}
+	now := time.Now()
 	s.sendListing("MLSD", dir, func(w *bufio.Writer, fi fs.FileInfo) error {
-		_, err := w.WriteString(s.mlsxLine(fi, fi.Name()) + "\r\n")
+		_, err := w.WriteString(s.mlsxLine(fi, fi.Name(), now) + "\r\n")
 		return err
 	}, nil)
 }
@@ -171,10 +172,7 @@ func (s *session) lsLine(fi fs.FileInfo, now time.Time) string {
 	if s.acct.ReadOnly {
 		mode = strings.ReplaceAll(mode, "w", "-")
 	}
-	t := fi.ModTime().UTC()
-	if t.IsZero() {
-		t = now.UTC() // an S3 prefix has no time of its own
-	}
+	t := modTime(fi, now)
 	stamp := t.Format("Jan _2 15:04")
 	if age := now.Sub(t); age > 182*24*time.Hour || age < -time.Hour {
 		stamp = t.Format("Jan _2  2006")
@@ -182,9 +180,20 @@ func (s *session) lsLine(fi fs.FileInfo, now time.Time) string {
 	return fmt.Sprintf("%s 1 ftp ftp %12d %s %s", mode, fi.Size(), stamp, fi.Name())
 }
 
+// modTime is the entry's time in UTC. An S3 prefix (a directory) has no
+// time of its own: it shows now, the time of the listing, in LIST and in
+// MLSD/MLST alike — strict MLSD parsers want modify on every entry.
+func modTime(fi fs.FileInfo, now time.Time) time.Time {
+	if t := fi.ModTime(); !t.IsZero() {
+		return t.UTC()
+	}
+	return now.UTC()
+}
+
 // mlsxLine is "fact=value;...; name" (RFC 3659 §7.2, §7.5): MLSD gives the
-// entry name, MLST the path it was asked about.
-func (s *session) mlsxLine(fi fs.FileInfo, name string) string {
+// entry name, MLST the path it was asked about. Every entry carries the
+// facts asked for (OPTS MLST), directories and / included.
+func (s *session) mlsxLine(fi fs.FileInfo, name string, now time.Time) string {
 	var b strings.Builder
 	for _, f := range s.mlstFacts {
 		switch f {
@@ -194,12 +203,12 @@ func (s *session) mlsxLine(fi fs.FileInfo, name string) string {
 			} else {
 				b.WriteString("type=file;")
 			}
-		case "size":
-			b.WriteString("size=" + strconv.FormatInt(fi.Size(), 10) + ";")
-		case "modify":
-			if !fi.ModTime().IsZero() {
-				b.WriteString("modify=" + fi.ModTime().UTC().Format(mdtmLayout) + ";")
+		case "size": // of files only (RFC 3659 §7.5.7)
+			if !fi.IsDir() {
+				b.WriteString("size=" + strconv.FormatInt(fi.Size(), 10) + ";")
 			}
+		case "modify":
+			b.WriteString("modify=" + modTime(fi, now).Format(mdtmLayout) + ";")
 		case "perm":
 			b.WriteString("perm=" + s.perm(fi) + ";")
 		}

@@ -458,3 +458,39 @@ func TestSTOUPicksAFreshName(t *testing.T) {
 }
 
 func newTP(c net.Conn) *textproto.Conn { return textproto.NewConn(c) }
+
+// Every MLSD/MLST entry carries modify and perm — directories and / too —
+// and size for files only (RFC 3659 §7.5), as strict parsers want; LIST
+// shows a directory the same time.
+func TestMLSDFactsOnEveryEntry(t *testing.T) {
+	srv := startWith(t, memBackend, nil)
+	r := dialRaw(t, srv.Addr, "")
+	r.login()
+	r.cmd(257, "MKD sub")
+	r.stor("f.txt", []byte("hello"))
+	for _, path := range []string{"/", "/sub", "/f.txt"} {
+		msg := r.cmd(250, "MLST %s", path)
+		lines := strings.Split(msg, "\n")
+		if len(lines) < 2 || !strings.Contains(lines[1], "modify=") || !strings.Contains(lines[1], "perm=") {
+			t.Errorf("MLST %s lacks modify or perm: %q", path, msg)
+		}
+	}
+	addr := r.epsv()
+	r.send("MLSD /")
+	dc := dataDial(t, addr, "")
+	body, _ := io.ReadAll(dc)
+	r.expect(150)
+	r.expect(226)
+	for _, line := range strings.Split(strings.TrimSpace(string(body)), "\r\n") {
+		facts, name, _ := strings.Cut(line, " ")
+		isDir := strings.Contains(facts, "type=dir;")
+		switch {
+		case !strings.Contains(facts, "modify=") || !strings.Contains(facts, "perm="):
+			t.Errorf("MLSD entry %q lacks modify or perm: %q", name, line)
+		case isDir && strings.Contains(facts, "size="):
+			t.Errorf("MLSD directory %q has a size fact: %q", name, line)
+		case !isDir && !strings.Contains(facts, "size=5;"):
+			t.Errorf("MLSD file %q lacks its size: %q", name, line)
+		}
+	}
+}
