@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"io/fs"
+	"path"
 	"strconv"
 	"strings"
 	"time"
@@ -54,7 +55,9 @@ func (s *session) cmdLIST(arg string) {
 func (s *session) cmdNLST(arg string) {
 	arg = listArg(arg)
 	prefix := ""
-	if arg != "" {
+	if dir, _, ok := globbed(arg); ok {
+		prefix = dir // "sub/*.csv" lists "sub/a.csv"
+	} else if arg != "" {
 		prefix = strings.TrimSuffix(arg, "/") + "/"
 	}
 	s.listWith("NLST", arg, func(w *bufio.Writer, fi fs.FileInfo) error {
@@ -93,8 +96,13 @@ func (s *session) list(verb, arg string, line listing) {
 
 // listWith lists a directory (dirLine per entry) or one file (fileLine).
 // The path is checked before the data connection is used, so a missing one
-// is a plain 550.
+// is a plain 550. A pattern in the last element lists the matching entries
+// of its directory.
 func (s *session) listWith(verb, arg string, dirLine, fileLine listing) {
+	if dir, pattern, ok := globbed(arg); ok {
+		s.listMatching(verb, dir, pattern, dirLine)
+		return
+	}
 	name := s.abs(arg)
 	fi, err := s.stat(name)
 	if err != nil {
@@ -107,6 +115,44 @@ func (s *session) listWith(verb, arg string, dirLine, fileLine listing) {
 		return
 	}
 	s.sendListing(verb, name, nil, func(w *bufio.Writer) error { return fileLine(w, fi) })
+}
+
+// globbed splits arg into its directory part (as given, "" or ending in
+// "/") and a shell pattern (path.Match: * ? [...]) in its last element, as
+// vsftpd and proftpd expand "NLST *.csv" and "LIST *.txt" — what mget in
+// Windows ftp.exe and classic ftp scripts sends. ok false: no pattern, or a
+// malformed one (then the argument is a plain name).
+func globbed(arg string) (dir, pattern string, ok bool) {
+	i := strings.LastIndex(arg, "/")
+	dir, pattern = arg[:i+1], arg[i+1:]
+	if !strings.ContainsAny(pattern, "*?[") {
+		return "", "", false
+	}
+	if _, err := path.Match(pattern, ""); err != nil {
+		return "", "", false
+	}
+	return dir, pattern, true
+}
+
+// listMatching lists the entries of dir whose names match pattern; none
+// matching is an empty listing.
+func (s *session) listMatching(verb, dir, pattern string, line listing) {
+	name := s.abs(dir)
+	fi, err := s.stat(name)
+	if err == nil && !fi.IsDir() {
+		err = errNotDir
+	}
+	if err != nil {
+		s.closePassive()
+		s.replyError(err, verb)
+		return
+	}
+	s.sendListing(verb, name, func(w *bufio.Writer, fi fs.FileInfo) error {
+		if ok, _ := path.Match(pattern, fi.Name()); !ok {
+			return nil
+		}
+		return line(w, fi)
+	}, nil)
 }
 
 // sendListing streams a listing on the data connection as the store pages

@@ -494,3 +494,46 @@ func TestMLSDFactsOnEveryEntry(t *testing.T) {
 		}
 	}
 }
+
+// NLST and LIST expand a pattern in the last element (what mget sends):
+// NLST prefixes the names with the directory as given.
+func TestListWildcards(t *testing.T) {
+	srv := startWith(t, memBackend, nil)
+	r := dialRaw(t, srv.Addr, "")
+	r.login()
+	r.cmd(257, "MKD sub")
+	for _, n := range []string{"a.csv", "b.csv", "c.txt", "sub/d.csv", "sub/e.txt"} {
+		r.stor(n, []byte(n))
+	}
+	list := func(cmd string) []string {
+		addr := r.epsv()
+		r.send("%s", cmd)
+		dc := dataDial(t, addr, "")
+		body, _ := io.ReadAll(dc)
+		r.expect(150)
+		r.expect(226)
+		var out []string
+		for _, l := range strings.Split(strings.TrimSpace(string(body)), "\r\n") {
+			if l != "" {
+				out = append(out, l)
+			}
+		}
+		return out
+	}
+	for cmd, want := range map[string]string{
+		"NLST *.csv":     "a.csv b.csv",
+		"NLST sub/*.csv": "sub/d.csv",
+		"NLST ?.txt":     "c.txt",
+		"NLST *.none":    "",
+		"NLST -l *.csv":  "a.csv b.csv",
+	} {
+		if got := strings.Join(list(cmd), " "); got != want {
+			t.Errorf("%s = %q, want %q", cmd, got, want)
+		}
+	}
+	lines := list("LIST -la *.txt")
+	if len(lines) != 1 || !strings.HasSuffix(lines[0], " c.txt") {
+		t.Errorf("LIST -la *.txt = %q", lines)
+	}
+	r.cmd(550, "NLST missing/*.csv")
+}

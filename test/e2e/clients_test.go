@@ -144,6 +144,8 @@ ftp.retrbinary("RETR blob.bin", buf.write, rest=1000)
 assert buf.getvalue() == data[1000:]
 ftp.storlines("STOR lines.txt", io.BytesIO(b"one\ntwo\n"))
 assert sorted(ftp.nlst()) == ["blob.bin", "lines.txt"], ftp.nlst()
+assert ftp.nlst("*.txt") == ["lines.txt"], ftp.nlst("*.txt")  # mget *.txt
+assert ftp.nlst("../py/*.bin") == ["../py/blob.bin"], ftp.nlst("../py/*.bin")
 facts = dict(ftp.mlsd())
 assert facts["blob.bin"]["type"] == "file" and int(facts["blob.bin"]["size"]) == len(data), facts
 lines = []
