@@ -56,6 +56,9 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+	// SIGHUP never ends the process (its default action; logrotate and
+	// `systemctl reload` send it): serve logs it and reloads what it can.
+	signal.Ignore(syscall.SIGHUP)
 	return serve(ctx, cfg, stdout, stderr)
 }
 

@@ -36,6 +36,7 @@ func setupTLS(ctx context.Context, cfg config.Config, srv *ftp.Server, log *slog
 		log.Info("TLS: self-signed certificate made for the embedded store", "sha256", src.Fingerprint())
 	default:
 		log.Info("TLS off: no tls.cert_file configured")
+		logHUP(ctx, log)
 		return nil
 	}
 	srv.TLSConfig = certs.ServerConfig(src)
@@ -50,6 +51,23 @@ func policy(p string) ftp.TLSPolicy {
 		return ftp.TLSRequired
 	}
 	return ftp.TLSOptional
+}
+
+// logHUP says what a SIGHUP did when there is nothing to reload yet.
+func logHUP(ctx context.Context, log *slog.Logger) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	go func() {
+		defer signal.Stop(hup)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				log.Info("SIGHUP: nothing to reload (no tls.cert_file); other settings take effect at the next start")
+			}
+		}
+	}()
 }
 
 func reloadOnHUP(ctx context.Context, src *certs.Source, log *slog.Logger) {

@@ -241,3 +241,29 @@ func mustRun(t *testing.T, timeout time.Duration, stdin []byte, name string, arg
 	}
 	return out
 }
+
+// TestSIGHUPKeepsServing: SIGHUP (logrotate, systemctl reload) never ends
+// the process, with or without a certificate to reload.
+func TestSIGHUPKeepsServing(t *testing.T) {
+	n := startNode(t, nodeOptions{})
+	if err := syscall.Kill(n.cmd.Process.Pid, syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(n.out.String(), "SIGHUP") {
+		select {
+		case <-n.exited:
+			t.Fatalf("SIGHUP ended the process: %v\n%s", n.waitErr, n.out.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no SIGHUP log line:\n%s", n.out.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	c := goClient(t, n.Addr, "127.0.0.1")
+	if err := c.NoOp(); err != nil {
+		t.Fatalf("not serving after SIGHUP: %v", err)
+	}
+	c.Quit()
+}
