@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/s3ftpd/s3ftpd/internal/config"
-	"github.com/s3ftpd/s3ftpd/internal/ops"
 )
 
 // passiveBindIP is passive.listen_ip, else the control listener's IP; an
@@ -66,20 +65,20 @@ func addressPicker(address string, log *slog.Logger) func(local netip.Addr) (net
 	return func(netip.Addr) (netip.Addr, error) { return r.get() }
 }
 
-// serveOps serves /healthz and /readyz on addr (IPv4 or IPv6; "[::]:port"
+// serveOps serves the ops endpoints on addr (IPv4 or IPv6; "[::]:port"
 // takes both) until the returned stop is called.
-func serveOps(addr string, h *ops.Health, log *slog.Logger) (stop func(), err error) {
+func serveOps(addr string, h http.Handler, log *slog.Logger) (stop func(), err error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, err
 	}
-	hs := &http.Server{Handler: h.Handler(), ReadHeaderTimeout: 5 * time.Second}
+	hs := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		if err := hs.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 			log.Error("ops server failed", "err", err)
 		}
 	}()
-	log.Info("serving health checks", "listen", ln.Addr().String())
+	log.Info("serving ops endpoints (/healthz /readyz /metrics /status)", "listen", ln.Addr().String())
 	return func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()

@@ -21,6 +21,18 @@ import (
 // serve wires the configured pieces together and runs until ctx ends.
 func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) error {
 	log := slog.New(cfg.Log.Handler(stderr))
+	// Built before the pieces it observes; its gauges read them at scrape
+	// time, once they exist (the ops server starts after them).
+	var files *s3fs.Store
+	var srv *ftp.Server
+	var cnode *clusterNode
+	health := &ops.Health{}
+	metrics := ops.NewMetrics(ops.Sources{
+		Sessions:    func() []ftp.SessionInfo { return srv.Snapshot() },
+		BudgetInUse: func() int64 { return files.BufferInUse() },
+		BudgetTotal: int64(cfg.Store.S3.BufferBudget),
+		Draining:    health.Draining,
+	})
 
 	copts := s3fs.ClientOptions{
 		Region: cfg.Store.S3.Region, Endpoint: cfg.Store.S3.Endpoint, PathStyle: cfg.Store.S3.PathStyle,
@@ -44,6 +56,7 @@ func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) err
 		bucket, prefix = store.Bucket(), ""
 		log.Info("embedded S3 store", "endpoint", store.Endpoint(), "bucket", bucket, "dir", e.Dir)
 	}
+	copts.Observe = metrics.S3
 	client, err := s3fs.NewClient(ctx, copts)
 	if err != nil {
 		return fmt.Errorf("S3 client: %w", err)
@@ -53,9 +66,6 @@ func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) err
 	defer s3fs.CloseIdleConnections(client)
 	// In a cluster the node exists before the store (which records its
 	// uploads there) and joins the FTP server once that exists.
-	var cnode *clusterNode
-	var files *s3fs.Store
-	var srv *ftp.Server
 	if cfg.Cluster.Enabled() {
 		sessions := func() int { return srv.Sessions() } // announced only after attach
 		onLost := func(ctx context.Context, instance string) error {
@@ -79,6 +89,7 @@ func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) err
 		Concurrency: cfg.Store.S3.Concurrency, BufferBudget: int64(cfg.Store.S3.BufferBudget), Logger: log,
 		Object:       s3fs.ObjectOptions(cfg.Store.S3.Object),
 		ResumeWindow: cfg.Uploads.ResumeWindow, NonAtomic: !cfg.Uploads.Atomic, Peers: peers,
+		Swept: metrics.Swept,
 	})
 	if err != nil {
 		return err
@@ -114,7 +125,7 @@ func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) err
 	}
 	ln = wrap(ln)
 	pool := &ftp.PortPool{IP: passiveBindIP(cfg), First: cfg.Passive.Ports.First, Last: cfg.Passive.Ports.Last,
-		Wrap: wrap, TrustLB: trustLB, Logger: log}
+		Wrap: wrap, TrustLB: trustLB, OnRefused: metrics.Refused, Logger: log}
 	defer pool.Close()
 	pasvIP, err := newPassiveIP(cfg.Passive, log)
 	if err != nil {
@@ -133,16 +144,17 @@ func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) err
 		MaxSessions:        cfg.Limits.MaxSessions,
 		MaxSessionsPerIP:   cfg.Limits.MaxSessionsPerIP,
 		LoginFailuresPerIP: cfg.Limits.LoginFailuresPerIP,
+		Observer:           metrics,
 	}
 	if cnode != nil {
 		cnode.attach(pool, srv)
 	}
-	health := &ops.Health{Ready: files.Ping}
+	health.Ready = files.Ping
 	if cnode != nil {
 		health.Degraded = cnode.degraded
 	}
 	if cfg.Ops.Listen != "" {
-		stopOps, err := serveOps(cfg.Ops.Listen, health, log)
+		stopOps, err := serveOps(cfg.Ops.Listen, opsHandler(cfg, health, metrics, srv, cnode), log)
 		if err != nil {
 			return err
 		}

@@ -181,6 +181,7 @@ func (r *Registry) takeRelayed(c net.Conn) bool {
 	}
 	if err != nil {
 		log.Warn("refused relay connection", "reason", err)
+		r.pool.Refused("relay_not_authentic")
 		return false
 	}
 	ep := endpoint{h.client.Addr().Unmap(), h.port}
@@ -230,10 +231,12 @@ func (r *Registry) forward(port int, c net.Conn) {
 	switch {
 	case err != nil:
 		log.Warn("refused data connection: the cluster registry is unreachable, cannot find its owner", "err", err)
+		r.pool.Refused("registry_unreachable")
 		c.Close()
 		return
 	case !ok:
 		log.Warn("refused data connection: no PASV pending for that address on this port on any node")
+		r.pool.Refused("no_pasv")
 		c.Close()
 		return
 	case cl.Instance == r.node.instance:
@@ -246,6 +249,7 @@ func (r *Registry) forward(port int, c net.Conn) {
 	oc, err := r.dialOwner(ctx, cl, port, c.RemoteAddr())
 	if err != nil {
 		log.Warn("refused data connection: relay to its owner failed", "relay", cl.Relay, "err", err)
+		r.pool.Refused("relay_failed")
 		c.Close()
 		return
 	}

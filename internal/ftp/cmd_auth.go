@@ -49,6 +49,8 @@ func (s *session) cmdPASS(arg string) {
 		s.cwd = "/"
 		s.log = s.log.With("user", acct.Name)
 		s.log.Info("login")
+		s.show(func(v *shown) { v.user = acct.Name })
+		s.srv.observe(func(o Observer) { o.LoginDone(true) })
 		s.reply(230, "Login successful.")
 		return
 	}
@@ -60,6 +62,7 @@ func (s *session) cmdPASS(arg string) {
 	}
 	s.failures++
 	s.srv.loginFailed(s)
+	s.srv.observe(func(o Observer) { o.LoginDone(false) })
 	s.log.Warn("login failed", "user", user, "failures", s.failures)
 	select {
 	case <-time.After(s.srv.LoginFailDelay):

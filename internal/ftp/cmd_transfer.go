@@ -41,6 +41,9 @@ func (s *session) cmdRETR(arg string) {
 			return err
 		}
 		x.reader = r
+		if sz, ok := r.(interface{ Size() int64 }); ok {
+			x.size.Store(sz.Size())
+		}
 		conn, err := x.openData("Opening " + s.modeName() + " mode data connection for " + name + ".")
 		if err != nil {
 			return err

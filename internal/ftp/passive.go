@@ -45,7 +45,10 @@ type PortPool struct {
 	// connection may belong to another node's PASV (it relays it). It
 	// owns c and runs in the connection's goroutine.
 	Foreign func(port int, c net.Conn)
-	Logger  *slog.Logger
+	// OnRefused, if set, is told of each data connection refused, with a
+	// short reason (metrics).
+	OnRefused func(reason string)
+	Logger    *slog.Logger
 
 	mu      sync.Mutex
 	ports   map[int]*poolPort
@@ -196,6 +199,7 @@ func (p *PortPool) deliver(port int, pp *poolPort, c net.Conn) {
 	case r == nil:
 		p.Logger.Warn("refused data connection: no PASV pending for that address on this port",
 			"port", port, "from", src.String(), "waiting", waiting)
+		p.Refused("no_pasv")
 		c.Close()
 	}
 }
@@ -216,6 +220,14 @@ func (p *PortPool) Deliver(port int, client netip.Addr, c net.Conn) bool {
 	delete(pp.waiting, client)
 	r.conn <- c
 	return true
+}
+
+// Refused counts a refused data connection (OnRefused), here or in a
+// Foreign handler.
+func (p *PortPool) Refused(reason string) {
+	if p.OnRefused != nil {
+		p.OnRefused(reason)
+	}
 }
 
 func (p *PortPool) trustedLB(ip netip.Addr) bool {

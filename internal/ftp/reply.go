@@ -13,6 +13,7 @@ import (
 // reply (RFC 959 §4.2): "code-first", the middle lines indented by a space
 // so none can be taken for the end, and "code last".
 func (s *session) reply(code int, text string) {
+	s.lastCode.Store(int32(code))
 	lines := strings.Split(text, "\n")
 	var b strings.Builder
 	c := strconv.Itoa(code)

@@ -68,6 +68,9 @@ type Server struct {
 	// Shared counts MaxSessionsPerIP and LoginFailuresPerIP across
 	// processes (a cluster); nil: this process alone.
 	Shared SharedCounts
+	// Observer is told of sessions, logins, commands and transfers
+	// (metrics); nil: nobody.
+	Observer Observer
 
 	once     sync.Once
 	cmds     map[string]command

@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -44,8 +45,11 @@ type session struct {
 	draining bool      // Shutdown was called: close once quiet
 	quiet    time.Time // since when no command or transfer has run
 	xfer     *transfer
+	shown    shown        // for Server.Snapshot
+	lastCode atomic.Int32 // of the last reply sent
 
 	// Command goroutine state.
+	started    bool // the command started a transfer
 	user       string
 	acct       *Account
 	failures   int
@@ -120,6 +124,9 @@ func (s *session) refuse(code int, text string) {
 }
 
 func (s *session) serve() {
+	s.show(func(v *shown) { v.since, v.tls = time.Now(), s.tlsControl })
+	s.srv.observe(Observer.SessionStarted)
+	defer s.srv.observe(Observer.SessionEnded)
 	defer s.end()
 	s.log.Debug("session start")
 	s.reply(220, s.srv.Welcome)
@@ -156,9 +163,16 @@ func (s *session) serve() {
 			s.waitTransfer()
 			s.in.unwatch()
 		}
-		s.begin()
+		s.begin(verb)
 		quit := s.dispatch(verb, arg)
 		s.finish()
+		if !s.started { // a transfer reports its command when it ends
+			if _, known := s.srv.cmds[verb]; !known {
+				verb = "UNKNOWN" // metrics have no label per made-up verb
+			}
+			s.srv.observe(func(o Observer) { o.CommandDone(verb, int(s.lastCode.Load())) })
+		}
+		s.started = false
 		if quit {
 			return
 		}
@@ -166,16 +180,18 @@ func (s *session) serve() {
 }
 
 // begin marks the session busy: a drain leaves it alone until it is done.
-func (s *session) begin() {
+func (s *session) begin(verb string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.busy = true
+	s.shown.command = verb
 }
 
 // finish ends a command; a transfer it started keeps the session busy.
 func (s *session) finish() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.shown.command = ""
 	if s.xfer == nil {
 		s.busy = false
 		s.quiet = time.Now()

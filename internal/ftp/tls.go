@@ -94,6 +94,7 @@ func (s *session) startTLS() bool {
 	}
 	s.setControl(tc)
 	s.tlsControl = true
+	s.show(func(v *shown) { v.tls = true })
 	return true
 }
 

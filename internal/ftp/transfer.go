@@ -35,6 +35,7 @@ type transfer struct {
 	upload     Upload        // storage handle of an upload
 	done       chan struct{}
 	bytes      atomic.Int64
+	size       atomic.Int64 // bytes it will move when known (a download), else 0
 	start      time.Time
 
 	// The stall timer (see watch).
@@ -61,6 +62,7 @@ func (s *session) startTransfer(verb, name string, run func(x *transfer) error) 
 	x := &transfer{s: s, verb: verb, name: name, ctx: ctx, cancel: cancel, pasv: s.pasv, active: s.active,
 		done: make(chan struct{}), start: time.Now()}
 	s.pasv, s.active = nil, netip.AddrPort{}
+	s.started = true
 	s.mu.Lock()
 	s.xfer = x
 	// The control connection may be silent for as long as the transfer runs.
@@ -74,11 +76,22 @@ func (x *transfer) run(body func(*transfer) error) {
 	if err != nil {
 		x.s.replyError(err, x.verb)
 	}
+	d := time.Since(x.start)
 	x.s.log.Info("transfer", "verb", x.verb, "path", x.name, "bytes", x.bytes.Load(),
-		"duration", time.Since(x.start).Round(time.Millisecond), "ok", err == nil)
+		"duration", d.Round(time.Millisecond), "ok", err == nil)
+	code := 226
+	if err != nil {
+		code, _ = replyFor(err)
+	}
+	x.s.srv.observe(func(o Observer) {
+		o.CommandDone(x.verb, code)
+		o.TransferDone(TransferStat{Verb: x.verb, Upload: isUpload(x.verb), Bytes: x.bytes.Load(), Duration: d, Code: code})
+	})
 	x.s.endTransfer()
 	close(x.done)
 }
+
+func isUpload(verb string) bool { return verb == "STOR" || verb == "APPE" || verb == "STOU" }
 
 // close releases what the transfer holds, however it ended, and returns
 // the error that ends it: the reason it was cancelled (ABOR, a stall), if

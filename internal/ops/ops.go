@@ -24,6 +24,9 @@ type Health struct {
 // Drain makes /readyz fail from now on, so the LB sends no new sessions.
 func (h *Health) Drain() { h.draining.Store(true) }
 
+// Draining reports whether Drain was called.
+func (h *Health) Draining() bool { return h.draining.Load() }
+
 // Handler serves /healthz and /readyz.
 func (h *Health) Handler() http.Handler {
 	mux := http.NewServeMux()

@@ -28,6 +28,8 @@ type ClientOptions struct {
 	// SDK default chain (environment, shared profile, web identity/IRSA,
 	// ECS/EC2 instance roles).
 	AccessKey, SecretKey string
+	// Observe, if set, is told of every S3 operation (metrics).
+	Observe Observe
 }
 
 // fallbackRegion signs requests to custom endpoints when no region is known.
@@ -88,6 +90,9 @@ func NewClient(ctx context.Context, o ClientOptions) (*s3.Client, error) {
 		}
 		so.UsePathStyle = o.PathStyle
 		so.DisableLogOutputChecksumValidationSkipped = true
+		if o.Observe != nil {
+			so.APIOptions = append(so.APIOptions, observeMiddleware(o.Observe))
+		}
 	}), nil
 }
 

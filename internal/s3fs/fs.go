@@ -118,6 +118,15 @@ func (s *Store) statDir(ctx context.Context, key, name string) (*fileInfo, error
 }
 
 // Open streams a file from offset (RFC 3659 REST STREAM).
+// sizedBody is a download that knows how many bytes it will give (for the
+// status page's progress bar).
+type sizedBody struct {
+	io.ReadCloser
+	size int64
+}
+
+func (b sizedBody) Size() int64 { return b.size }
+
 func (f *fsys) Open(ctx context.Context, name string, offset int64) (io.ReadCloser, error) {
 	key, err := f.key("open", name)
 	if err != nil {
@@ -132,7 +141,7 @@ func (f *fsys) Open(ctx context.Context, name string, offset int64) (io.ReadClos
 	}
 	out, err := f.s.client.GetObject(ctx, in)
 	if err == nil {
-		return out.Body, nil
+		return sizedBody{out.Body, aws.ToInt64(out.ContentLength)}, nil
 	}
 	if offset > 0 && isInvalidRange(err) {
 		// S3 answers 416 for a range starting at the size; resuming a

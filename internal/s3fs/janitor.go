@@ -51,6 +51,9 @@ func (s *Store) Maintain(ctx context.Context) {
 	defer t.Stop()
 	for {
 		st := s.Sweep(ctx)
+		if s.swept != nil {
+			s.swept(st.Adopted, st.Expired)
+		}
 		if st != (SweepStats{}) {
 			s.log.Info("partial uploads swept", "adopted", st.Adopted, "expired", st.Expired, "errors", st.Errors)
 		}

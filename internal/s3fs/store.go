@@ -64,7 +64,9 @@ type Options struct {
 	// kept only when that store fails.
 	NonAtomic bool
 	// Peers: the other processes on this bucket (a cluster); nil: none.
-	Peers  Peers
+	Peers Peers
+	// Swept, if set, is told what each janitor sweep did (metrics).
+	Swept  func(adopted, expired int)
 	Logger *slog.Logger
 }
 
@@ -86,6 +88,7 @@ type Store struct {
 	nonAtomic    bool
 	live         *liveUploads
 	peers        Peers
+	swept        func(adopted, expired int)
 	intents      *intents         // records of multipart uploads (intent.go)
 	cursor       *sweepCursor     // where the janitor goes on
 	partialRoot  string           // key prefix of partial markers (partial.go)
@@ -152,6 +155,7 @@ func New(client *s3.Client, o Options) (*Store, error) {
 		intents:       &intents{writing: map[string]chan struct{}{}},
 		cursor:        &sweepCursor{},
 		peers:         o.Peers,
+		swept:         o.Swept,
 		partialRoot:   joinKey(prefix, partialDir),
 		now:           time.Now,
 		cond:          &condState{},
@@ -159,6 +163,9 @@ func New(client *s3.Client, o Options) (*Store, error) {
 	s.maxObject = s.maxUploadSize()
 	return s, nil
 }
+
+// BufferInUse is the upload buffer budget reserved now, in bytes.
+func (s *Store) BufferInUse() int64 { return s.budget.inUse() }
 
 // FS returns the view of the store rooted at home ("/" or "/alice"): a name
 // "/x" maps to the key "<prefix>/<home>/x". Objects get Options.Object.
