@@ -113,7 +113,11 @@ func (c *clusterNode) leave(ctx context.Context) {
 	})
 }
 
+// version is -ldflags' main.buildVersion, else the module version.
 func version() string {
+	if buildVersion != "" {
+		return buildVersion
+	}
 	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
 		return bi.Main.Version
 	}

@@ -4,6 +4,8 @@
 //	s3ftpd --config FILE        as configured (see README)
 //	s3ftpd hash-password        read a password on stdin, print its bcrypt hash
 //	s3ftpd cluster status --config FILE   the cluster's nodes, sessions, pending PASVs
+//	s3ftpd check-config --config FILE     validate a config and exit
+//	s3ftpd version | help
 package main
 
 import (
@@ -30,20 +32,31 @@ func main() {
 }
 
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	if len(args) > 0 && args[0] == "hash-password" {
-		return hashPassword(stdin, stdout)
-	}
-	if len(args) > 0 && args[0] == "cluster" {
-		return clusterStatus(args[1:], stdout, stderr)
+	if len(args) > 0 {
+		switch args[0] {
+		case "hash-password":
+			return hashPassword(stdin, stdout)
+		case "cluster":
+			return clusterStatus(args[1:], stdout, stderr)
+		case "check-config":
+			return checkConfig(args[1:], stdout, stderr)
+		case "version", "--version", "-version":
+			_, err := io.WriteString(stdout, versionText())
+			return err
+		case "help", "--help", "-help", "-h":
+			_, err := io.WriteString(stdout, usage)
+			return err
+		}
 	}
 	fl := flag.NewFlagSet("s3ftpd", flag.ContinueOnError)
 	fl.SetOutput(stderr)
+	fl.Usage = func() { io.WriteString(stderr, usage) }
 	cfgPath := fl.String("config", "", "YAML config file (default: embedded store, user demo/demo)")
 	if err := fl.Parse(args); err != nil {
 		return err
 	}
 	if fl.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q (commands: hash-password, cluster status)", fl.Arg(0))
+		return fmt.Errorf("unexpected argument %q (see s3ftpd help)", fl.Arg(0))
 	}
 	cfg := config.Default()
 	if *cfgPath != "" {

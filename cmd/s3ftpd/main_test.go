@@ -58,3 +58,31 @@ func TestUnknownArgument(t *testing.T) {
 		t.Fatal("unknown argument accepted")
 	}
 }
+
+func TestHelpVersionCheckConfig(t *testing.T) {
+	var out bytes.Buffer
+	for _, arg := range []string{"help", "--help", "-h"} {
+		out.Reset()
+		if err := run([]string{arg}, nil, &out, &out); err != nil || !strings.Contains(out.String(), "check-config") {
+			t.Errorf("%s: %v %q", arg, err, out.String())
+		}
+	}
+	for _, arg := range []string{"version", "--version"} {
+		out.Reset()
+		if err := run([]string{arg}, nil, &out, &out); err != nil || !strings.HasPrefix(out.String(), "s3ftpd ") || !strings.Contains(out.String(), "go1.") {
+			t.Errorf("%s: %v %q", arg, err, out.String())
+		}
+	}
+	good := filepath.Join(t.TempDir(), "good.yaml")
+	os.WriteFile(good, []byte("listen: 127.0.0.1:2121\n"), 0o600)
+	out.Reset()
+	if err := run([]string{"check-config", "--config", good}, nil, &out, &out); err != nil || !strings.Contains(out.String(), "OK") {
+		t.Errorf("check-config of a good file: %v %q", err, out.String())
+	}
+	bad := filepath.Join(t.TempDir(), "bad.yaml")
+	os.WriteFile(bad, []byte("listen: nonsense\npassive: {ports: \"9-1\"}\n"), 0o600)
+	err := run([]string{"check-config", "--config", bad}, nil, &out, &out)
+	if err == nil || !strings.Contains(err.Error(), "listen") || !strings.Contains(err.Error(), "passive.ports") {
+		t.Errorf("check-config of a bad file: %v", err)
+	}
+}
