@@ -128,7 +128,9 @@ func (s *session) serve() {
 	s.srv.observe(Observer.SessionStarted)
 	defer s.srv.observe(Observer.SessionEnded)
 	defer s.end()
-	s.log.Debug("session start")
+	if !s.health {
+		s.log.Info("connect", "local", s.local.String(), "tls", s.tlsControl)
+	}
 	s.reply(220, s.srv.Welcome)
 	for {
 		line, err := s.readCommand()
@@ -290,7 +292,9 @@ func (s *session) end() {
 	s.waitTransfer()
 	s.closePassive()
 	s.conn.Close()
-	s.log.Debug("session end")
+	if !s.health {
+		s.log.Info("disconnect", "tls", s.tlsControl, "duration", time.Since(s.shown.since).Round(time.Millisecond))
+	}
 }
 
 func (s *session) readFailed(err error) {
@@ -334,7 +338,9 @@ func (s *session) dispatch(verb, arg string) (quit bool) {
 		s.reply(501, "Syntax error in parameters or arguments.")
 	case c.write && s.acct.ReadOnly:
 		s.reply(550, "Permission denied: read-only account.")
+		s.audit(verb, arg, "")
 	default:
+		from := s.renameFrom
 		if verb != "RNFR" {
 			// RNTO must follow RNFR directly (RFC 959 §4.1.3).
 			defer func() { s.renameFrom = "" }()
@@ -343,7 +349,27 @@ func (s *session) dispatch(verb, arg string) (quit bool) {
 			s.in.watch()
 			defer s.in.unwatch()
 		}
-		return c.run(s, arg)
+		quit = c.run(s, arg)
+		if c.write && !s.started && verb != "RNFR" {
+			s.audit(verb, arg, from) // a transfer has its own line
+		}
+		return quit
 	}
 	return false
+}
+
+// audit writes the INFO line of a change to storage (or a refused one):
+// who, from where (the session logger carries the real client IP and the
+// user), what, and the reply it got.
+func (s *session) audit(verb, arg, from string) {
+	attrs := []any{"verb", verb, "code", s.lastCode.Load()}
+	switch verb {
+	case "MFMT": // MFMT time path
+		attrs = append(attrs, "arg", arg)
+	case "RNTO":
+		attrs = append(attrs, "from", from, "path", s.abs(arg))
+	default:
+		attrs = append(attrs, "path", s.abs(arg))
+	}
+	s.log.Info("audit", attrs...)
 }

@@ -77,18 +77,41 @@ func (x *transfer) run(body func(*transfer) error) {
 		x.s.replyError(err, x.verb)
 	}
 	d := time.Since(x.start)
-	x.s.log.Info("transfer", "verb", x.verb, "path", x.name, "bytes", x.bytes.Load(),
-		"duration", d.Round(time.Millisecond), "ok", err == nil)
 	code := 226
 	if err != nil {
 		code, _ = replyFor(err)
 	}
+	x.logLine(d, code, err)
 	x.s.srv.observe(func(o Observer) {
 		o.CommandDone(x.verb, code)
 		o.TransferDone(TransferStat{Verb: x.verb, Upload: isUpload(x.verb), Bytes: x.bytes.Load(), Duration: d, Code: code})
 	})
 	x.s.endTransfer()
 	close(x.done)
+}
+
+// logLine is the INFO line of a finished transfer (the session logger
+// carries the real client IP and the user).
+func (x *transfer) logLine(d time.Duration, code int, err error) {
+	n := x.bytes.Load()
+	dir := "download"
+	switch {
+	case isUpload(x.verb):
+		dir = "upload"
+	case x.verb != "RETR":
+		dir = "listing"
+	}
+	typ := "ascii"
+	if x.s.binary {
+		typ = "binary"
+	}
+	rate := 0.0
+	if d > 0 {
+		rate = float64(n) / d.Seconds()
+	}
+	x.s.log.Info("transfer", "verb", x.verb, "direction", dir, "path", x.name, "bytes", n,
+		"duration", d.Seconds(), "bytes_per_second", int64(rate), "tls_data", x.s.protP, "type", typ,
+		"ok", err == nil, "code", code)
 }
 
 func isUpload(verb string) bool { return verb == "STOR" || verb == "APPE" || verb == "STOU" }

@@ -24,7 +24,7 @@ func interruptOverwrite(t *testing.T, n *node, curl, dir, name string, old, next
 		t.Fatal(err)
 	}
 	mustRun(t, time.Minute, nil, curl, "-sS", "--user", "demo:demo", "-T", src, "ftp://"+n.Addr+"/"+name)
-	ended := regexp.MustCompile(`verb=STOR path=/` + regexp.QuoteMeta(name) + ` bytes=\d+ duration=\S+ ok=false`)
+	ended := regexp.MustCompile(`verb=STOR direction=upload path=/` + regexp.QuoteMeta(name) + ` bytes=\d+ .*ok=false`)
 	kept := regexp.MustCompile(`interrupted upload kept as a resumable partial.* key=` + regexp.QuoteMeta(name) + ` bytes=(\d+)`)
 	for range 20 {
 		endedBefore, keptBefore := len(ended.FindAllString(n.out.String(), -1)), len(kept.FindAllString(n.out.String(), -1))

@@ -66,7 +66,7 @@ func TestResumeUploads(t *testing.T) {
 // with verb, from the server's log.
 func lastTransfer(t *testing.T, n *node, verb, path string) int64 {
 	t.Helper()
-	re := regexp.MustCompile(`verb=` + verb + ` path=` + regexp.QuoteMeta(path) + ` bytes=(\d+) duration=\S+ ok=true`)
+	re := regexp.MustCompile(`verb=` + verb + ` direction=upload path=` + regexp.QuoteMeta(path) + ` bytes=(\d+) .*ok=true`)
 	m := re.FindAllStringSubmatch(n.out.String(), -1)
 	if len(m) == 0 {
 		t.Fatalf("no successful %s of %s logged:\n%s", verb, path, n.out.String())

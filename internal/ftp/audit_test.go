@@ -1,0 +1,71 @@
+package ftp_test
+
+import (
+	"bytes"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/s3ftpd/s3ftpd/internal/ftp"
+)
+
+type lockedBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuf) Write(p []byte) (int, error) { l.mu.Lock(); defer l.mu.Unlock(); return l.b.Write(p) }
+func (l *lockedBuf) String() string              { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
+
+// Every change to storage, and every refused one, leaves an INFO audit line
+// with the user, the real client IP, what and the reply code; sessions log
+// connect and disconnect; a transfer line says direction, bytes, type,
+// TLS and the code.
+func TestAuditLines(t *testing.T) {
+	logs := &lockedBuf{}
+	srv := startWith(t, memBackend, func(s *ftp.Server) {
+		s.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	})
+	r := dialRaw(t, srv.Addr, "")
+	r.login()
+	r.cmd(257, "MKD d")
+	r.stor("d/a", []byte("abc"))
+	r.cmd(350, "RNFR d/a")
+	r.cmd(250, "RNTO d/b")
+	r.cmd(250, "DELE d/b")
+	r.cmd(550, "DELE d/missing")
+	r.cmd(250, "RMD d")
+	r.cmd(221, "QUIT")
+	ro := dialRaw(t, srv.Addr, "")
+	ro.cmd(331, "USER reader")
+	ro.cmd(230, "PASS r")
+	ro.cmd(550, "MKD nope")
+	ro.cmd(221, "QUIT")
+	out := logs.String()
+	for _, want := range []string{
+		`msg=connect session=1 client=127.0.0.1 local=127.0.0.1 tls=false`,
+		`msg=audit session=1 client=127.0.0.1 user=alice verb=MKD code=257 path=/d`,
+		`msg=audit session=1 client=127.0.0.1 user=alice verb=RNTO code=250 from=/d/a path=/d/b`,
+		`msg=audit session=1 client=127.0.0.1 user=alice verb=DELE code=250 path=/d/b`,
+		`msg=audit session=1 client=127.0.0.1 user=alice verb=DELE code=550 path=/d/missing`,
+		`msg=audit session=1 client=127.0.0.1 user=alice verb=RMD code=250 path=/d`,
+		`msg=audit session=2 client=127.0.0.1 user=reader verb=MKD code=550 path=/nope`,
+		`verb=STOR direction=upload path=/d/a bytes=3`,
+		`type=ascii ok=true code=226`,
+		`msg=disconnect session=1 client=127.0.0.1 user=alice tls=false`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("log lacks %q", want)
+		}
+	}
+	if strings.Contains(out, "verb=STOR code=") {
+		t.Error("a transfer got an audit line beside its transfer line")
+	}
+	if strings.Contains(out, "secret") {
+		t.Error("a password reached the log")
+	}
+	if t.Failed() {
+		t.Log(out)
+	}
+}
