@@ -26,7 +26,21 @@ func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) err
 	var files *s3fs.Store
 	var srv *ftp.Server
 	var cnode *clusterNode
+	hup := &reloads{log: log}
+	hup.run(ctx)
 	health := &ops.Health{}
+	observers := ftp.Observers{}
+	if cfg.Log.XferLog != "" {
+		// Opened before the embedded store starts: it changes the working
+		// directory.
+		xl, err := ops.OpenXferLog(cfg.Log.XferLog)
+		if err != nil {
+			return fmt.Errorf("log.xferlog: %w", err)
+		}
+		defer xl.Close()
+		hup.add("transfer log "+cfg.Log.XferLog, xl.Reopen)
+		observers = append(observers, xl)
+	}
 	metrics := ops.NewMetrics(ops.Sources{
 		Sessions:    func() []ftp.SessionInfo { return srv.Snapshot() },
 		BudgetInUse: func() int64 { return files.BufferInUse() },
@@ -144,7 +158,7 @@ func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) err
 		MaxSessions:        cfg.Limits.MaxSessions,
 		MaxSessionsPerIP:   cfg.Limits.MaxSessionsPerIP,
 		LoginFailuresPerIP: cfg.Limits.LoginFailuresPerIP,
-		Observer:           metrics,
+		Observer:           append(observers, metrics),
 	}
 	if cnode != nil {
 		cnode.attach(pool, srv)
@@ -160,7 +174,7 @@ func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) err
 		}
 		defer stopOps()
 	}
-	if err := setupTLS(ctx, cfg, srv, log); err != nil {
+	if err := setupTLS(cfg, srv, log, hup); err != nil {
 		return err
 	}
 	listeners := []func() error{func() error { return srv.Serve(ln) }}

@@ -1,11 +1,7 @@
 package main
 
 import (
-	"context"
 	"log/slog"
-	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/s3ftpd/s3ftpd/internal/certs"
 	"github.com/s3ftpd/s3ftpd/internal/config"
@@ -19,7 +15,7 @@ import (
 // clients that see AUTH TLS in FEAT (lftp) try it and then refuse an
 // unknown certificate. (Validation refuses an S3 store config that asks
 // for TLS without a certificate.)
-func setupTLS(ctx context.Context, cfg config.Config, srv *ftp.Server, log *slog.Logger) error {
+func setupTLS(cfg config.Config, srv *ftp.Server, log *slog.Logger, hup *reloads) error {
 	t := cfg.TLS
 	var src *certs.Source
 	var err error
@@ -28,7 +24,13 @@ func setupTLS(ctx context.Context, cfg config.Config, srv *ftp.Server, log *slog
 		if src, err = certs.Load(t.CertFile, t.KeyFile); err != nil {
 			return err
 		}
-		reloadOnHUP(ctx, src, log)
+		hup.add("TLS certificate", func() error {
+			if err := src.Reload(); err != nil {
+				return err
+			}
+			log.Info("TLS certificate reloaded", "sha256", src.Fingerprint())
+			return nil
+		})
 	case cfg.UseEmbedded() && cfg.TLSAskedFor():
 		if src, err = certs.SelfSigned("localhost", "127.0.0.1", "::1"); err != nil {
 			return err
@@ -36,7 +38,6 @@ func setupTLS(ctx context.Context, cfg config.Config, srv *ftp.Server, log *slog
 		log.Info("TLS: self-signed certificate made for the embedded store", "sha256", src.Fingerprint())
 	default:
 		log.Info("TLS off: no tls.cert_file configured")
-		logHUP(ctx, log)
 		return nil
 	}
 	srv.TLSConfig = certs.ServerConfig(src)
@@ -51,41 +52,4 @@ func policy(p string) ftp.TLSPolicy {
 		return ftp.TLSRequired
 	}
 	return ftp.TLSOptional
-}
-
-// logHUP says what a SIGHUP did when there is nothing to reload yet.
-func logHUP(ctx context.Context, log *slog.Logger) {
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	go func() {
-		defer signal.Stop(hup)
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-hup:
-				log.Info("SIGHUP: nothing to reload (no tls.cert_file); other settings take effect at the next start")
-			}
-		}
-	}()
-}
-
-func reloadOnHUP(ctx context.Context, src *certs.Source, log *slog.Logger) {
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	go func() {
-		defer signal.Stop(hup)
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-hup:
-				if err := src.Reload(); err != nil {
-					log.Error("TLS certificate reload failed; keeping the current one", "err", err)
-					continue
-				}
-				log.Info("TLS certificate reloaded", "sha256", src.Fingerprint())
-			}
-		}
-	}()
 }

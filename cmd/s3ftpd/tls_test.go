@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"io"
 	"log/slog"
 	"os"
@@ -21,7 +20,7 @@ func TestMisconfiguredCertificateIsAClearStartupError(t *testing.T) {
 	for _, files := range [][2]string{{filepath.Join(dir, "missing.pem"), filepath.Join(dir, "missing.key")}, {bad, bad}} {
 		cfg := config.Default()
 		cfg.TLS.CertFile, cfg.TLS.KeyFile = files[0], files[1]
-		err := setupTLS(context.Background(), cfg, &ftp.Server{}, quiet)
+		err := setupTLS(cfg, &ftp.Server{}, quiet, nil)
 		if err == nil || !strings.Contains(err.Error(), files[0]) {
 			t.Fatalf("cert %s: want an error naming the file, got %v", files[0], err)
 		}
@@ -29,12 +28,12 @@ func TestMisconfiguredCertificateIsAClearStartupError(t *testing.T) {
 	// The zero-setup default is plain FTP; asking for TLS on the embedded
 	// store makes a self-signed certificate.
 	srv := &ftp.Server{}
-	if err := setupTLS(context.Background(), config.Default(), srv, quiet); err != nil || srv.TLSConfig != nil {
+	if err := setupTLS(config.Default(), srv, quiet, nil); err != nil || srv.TLSConfig != nil {
 		t.Fatalf("embedded default: TLS config %v, err %v; want plain FTP", srv.TLSConfig, err)
 	}
 	cfg := config.Default()
 	cfg.TLS.ImplicitListen = "127.0.0.1:0"
-	if err := setupTLS(context.Background(), cfg, srv, quiet); err != nil || srv.TLSConfig == nil {
+	if err := setupTLS(cfg, srv, quiet, nil); err != nil || srv.TLSConfig == nil {
 		t.Fatalf("embedded with implicit_listen: TLS config %v, err %v", srv.TLSConfig, err)
 	}
 	if !srv.TLSRequireReuse {

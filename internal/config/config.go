@@ -150,6 +150,10 @@ type Log struct {
 	Level string `yaml:"level"`
 	// Format is text or json.
 	Format string `yaml:"format"`
+	// XferLog is a file that gets a line per file transfer in the
+	// xferlog(5) format (vsftpd's, proftpd's); reopened on SIGHUP. Empty:
+	// none.
+	XferLog string `yaml:"xferlog"`
 }
 
 // Default is the zero-setup configuration: the embedded store under

@@ -24,9 +24,47 @@ type Observer interface {
 type TransferStat struct {
 	Verb     string // RETR, STOR, APPE, STOU, LIST, NLST, MLSD
 	Upload   bool
+	Path     string // in the user's view
+	User     string
+	Client   netip.Addr
+	Binary   bool // TYPE I
+	TLS      bool // the data connection was protected (PROT P)
 	Bytes    int64
 	Duration time.Duration
 	Code     int // the final reply: 226, 426, 451, …
+}
+
+// Observers tells each of its observers in turn.
+type Observers []Observer
+
+func (os Observers) SessionStarted() {
+	for _, o := range os {
+		o.SessionStarted()
+	}
+}
+
+func (os Observers) SessionEnded() {
+	for _, o := range os {
+		o.SessionEnded()
+	}
+}
+
+func (os Observers) LoginDone(ok bool) {
+	for _, o := range os {
+		o.LoginDone(ok)
+	}
+}
+
+func (os Observers) CommandDone(verb string, code int) {
+	for _, o := range os {
+		o.CommandDone(verb, code)
+	}
+}
+
+func (os Observers) TransferDone(t TransferStat) {
+	for _, o := range os {
+		o.TransferDone(t)
+	}
 }
 
 // SessionInfo is what Snapshot shows of one session.
@@ -97,4 +135,11 @@ func (s *Server) observe(f func(Observer)) {
 	if s.Observer != nil {
 		f(s.Observer)
 	}
+}
+
+// userName is the logged-in user's name ("" before login).
+func (s *session) userName() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.shown.user
 }

@@ -84,7 +84,8 @@ func (x *transfer) run(body func(*transfer) error) {
 	x.logLine(d, code, err)
 	x.s.srv.observe(func(o Observer) {
 		o.CommandDone(x.verb, code)
-		o.TransferDone(TransferStat{Verb: x.verb, Upload: isUpload(x.verb), Bytes: x.bytes.Load(), Duration: d, Code: code})
+		o.TransferDone(TransferStat{Verb: x.verb, Upload: isUpload(x.verb), Path: x.name, User: x.s.userName(),
+			Client: x.s.client, Binary: x.s.binary, TLS: x.s.protP, Bytes: x.bytes.Load(), Duration: d, Code: code})
 	})
 	x.s.endTransfer()
 	close(x.done)

@@ -267,3 +267,46 @@ func TestSIGHUPKeepsServing(t *testing.T) {
 	}
 	c.Quit()
 }
+
+// TestXferLog: log.xferlog gets one xferlog(5) line per file transfer, and
+// SIGHUP reopens it (logrotate moves the file, then signals).
+func TestXferLog(t *testing.T) {
+	curl := requireTool(t, "curl")
+	logPath := filepath.Join(t.TempDir(), "xferlog")
+	n := startNode(t, nodeOptions{extra: fmt.Sprintf("log:\n  xferlog: %q\n", logPath)})
+	src, _ := randomFile(t, t.TempDir(), "x.bin", 3000)
+	base := fmt.Sprintf("ftp://127.0.0.1:%d/", n.Port)
+	mustRun(t, time.Minute, nil, curl, "-sS", "--user", "demo:demo", "-T", src, base+"my%20x.bin")
+	mustRun(t, time.Minute, nil, curl, "-sS", "--user", "demo:demo", "-o", filepath.Join(t.TempDir(), "b"), base+"my%20x.bin")
+	b, err := os.ReadFile(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	// Mon Jan _2 15:04:05 2006 secs host size name type _ dir r user ftp 0 * status
+	// (a blank in a name becomes "_": the format is split on blanks)
+	want := []string{" 127.0.0.1 3000 /my_x.bin b _ i r demo ftp 0 * c", " 127.0.0.1 3000 /my_x.bin b _ o r demo ftp 0 * c"}
+	if len(lines) != 2 || !strings.HasSuffix(lines[0], want[0]) || !strings.HasSuffix(lines[1], want[1]) {
+		t.Fatalf("xferlog:\n%s\nwant lines ending %q", b, want)
+	}
+	if f := strings.Fields(lines[0]); len(f) != 18 {
+		t.Fatalf("xferlog line has %d fields, want 18: %q", len(f), lines[0])
+	}
+	rotated := logPath + ".1"
+	os.Rename(logPath, rotated)
+	syscall.Kill(n.cmd.Process.Pid, syscall.SIGHUP)
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(n.out.String(), "SIGHUP: reloaded") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no reopen logged:\n%s", n.out.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	mustRun(t, time.Minute, nil, curl, "-sS", "--user", "demo:demo", "-o", filepath.Join(t.TempDir(), "c"), base+"my%20x.bin")
+	if b, _ := os.ReadFile(logPath); !strings.Contains(string(b), "/my_x.bin b _ o r demo") {
+		t.Fatalf("after SIGHUP the new file has %q", b)
+	}
+	if b, _ := os.ReadFile(rotated); strings.Count(string(b), "\n") != 2 {
+		t.Fatalf("the rotated file got more lines: %q", b)
+	}
+}
