@@ -38,7 +38,12 @@ func (s *session) cmdPASS(arg string) {
 		s.conn.Close()
 		return
 	}
-	acct, err := s.srv.Auth.Login(s.ctx, LoginRequest{User: user, Password: arg, Client: s.client})
+	acct, err := s.srv.Auth.Login(s.ctx, LoginRequest{User: user, Password: arg, Client: s.client, TLS: s.tlsControl})
+	if errors.Is(err, ErrAddressNotAllowed) {
+		s.log.Warn("login refused: address not allowed", "user", user)
+		s.reply(530, "Login not allowed from your address.")
+		return
+	}
 	if err == nil && acct.TLSRequired && !s.tlsControl {
 		s.log.Warn("login refused: this user must use TLS", "user", user)
 		s.reply(530, "TLS required for this user: use AUTH TLS before logging in.")

@@ -88,6 +88,8 @@ type LoginRequest struct {
 	Password string
 	// Client is the real client address (PROXY-derived when behind a LB).
 	Client netip.Addr
+	// TLS: the control connection is TLS.
+	TLS bool
 }
 
 // Account is a logged-in user.
@@ -97,6 +99,9 @@ type Account struct {
 	FS FS
 	// ReadOnly refuses every command that changes storage with 550.
 	ReadOnly bool
+	// Deny is what the account may not do (550 Permission denied); zero:
+	// anything ReadOnly allows.
+	Deny Perm
 	// TLSRequired: this user's control and data connections must use TLS.
 	TLSRequired bool
 }

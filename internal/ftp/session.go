@@ -339,6 +339,7 @@ func (s *session) dispatch(verb, arg string) (quit bool) {
 	case c.write && s.acct.ReadOnly:
 		s.reply(550, "Permission denied: read-only account.")
 		s.audit(verb, arg, "")
+	case s.acct != nil && !s.permitted(verb, arg):
 	default:
 		from := s.renameFrom
 		if verb != "RNFR" {

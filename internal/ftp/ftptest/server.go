@@ -19,7 +19,8 @@ import (
 type Users struct {
 	Passwords map[string]string
 	ReadOnly  map[string]bool
-	TLS       map[string]bool // users that must use TLS
+	TLS       map[string]bool     // users that must use TLS
+	Deny      map[string]ftp.Perm // what a user may not do
 	FS        func(user string) ftp.FS
 }
 
@@ -27,7 +28,8 @@ func (u Users) Login(_ context.Context, r ftp.LoginRequest) (*ftp.Account, error
 	if pw, ok := u.Passwords[r.User]; !ok || pw != r.Password {
 		return nil, ftp.ErrBadLogin
 	}
-	return &ftp.Account{Name: r.User, FS: u.FS(r.User), ReadOnly: u.ReadOnly[r.User], TLSRequired: u.TLS[r.User]}, nil
+	return &ftp.Account{Name: r.User, FS: u.FS(r.User), ReadOnly: u.ReadOnly[r.User], TLSRequired: u.TLS[r.User],
+		Deny: u.Deny[r.User]}, nil
 }
 
 // Server is a running test server.
