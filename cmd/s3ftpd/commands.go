@@ -17,7 +17,7 @@ Usage:
   s3ftpd [--config FILE]                 serve (no config: embedded store, demo/demo on 127.0.0.1:2121)
   s3ftpd check-config --config FILE      validate a config file and exit (non-zero, naming every bad field)
   s3ftpd cluster status --config FILE    the cluster's nodes, their sessions and pending PASVs
-  s3ftpd hash-password                   read a password on stdin, print its bcrypt hash
+  s3ftpd hash-password [--algo argon2id] read a password on stdin, print its bcrypt (or argon2id) hash
   s3ftpd version                         version, commit and Go version (also --version)
   s3ftpd help                            this text (also --help)
 

@@ -35,7 +35,13 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) > 0 {
 		switch args[0] {
 		case "hash-password":
-			return hashPassword(stdin, stdout)
+			fl := flag.NewFlagSet("s3ftpd hash-password", flag.ContinueOnError)
+			fl.SetOutput(stderr)
+			algo := fl.String("algo", "bcrypt", "bcrypt or argon2id")
+			if err := fl.Parse(args[1:]); err != nil {
+				return err
+			}
+			return hashPassword(*algo, stdin, stdout)
 		case "cluster":
 			return clusterStatus(args[1:], stdout, stderr)
 		case "check-config":
@@ -75,8 +81,9 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	return serve(ctx, cfg, stdout, stderr)
 }
 
-// hashPassword prints the bcrypt hash of the first line of stdin.
-func hashPassword(stdin io.Reader, stdout io.Writer) error {
+// hashPassword prints the hash (bcrypt or argon2id) of the first line of
+// stdin.
+func hashPassword(algo string, stdin io.Reader, stdout io.Writer) error {
 	line, err := bufio.NewReader(stdin).ReadString('\n')
 	if err != nil && !errors.Is(err, io.EOF) {
 		return err
@@ -85,7 +92,7 @@ func hashPassword(stdin io.Reader, stdout io.Writer) error {
 	if pw == "" {
 		return errors.New("hash-password: give the password on stdin, e.g. `echo -n secret | s3ftpd hash-password`")
 	}
-	h, err := auth.HashPassword(pw)
+	h, err := auth.HashPassword(algo, pw)
 	if err != nil {
 		return err
 	}

@@ -9,7 +9,6 @@ import (
 	"net"
 	"time"
 
-	"github.com/s3ftpd/s3ftpd/internal/auth"
 	"github.com/s3ftpd/s3ftpd/internal/config"
 	"github.com/s3ftpd/s3ftpd/internal/embeds3"
 	"github.com/s3ftpd/s3ftpd/internal/ftp"
@@ -115,15 +114,7 @@ func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) err
 	maintained := make(chan struct{})
 	go func() { defer close(maintained); files.Maintain(maintainCtx) }()
 	defer func() { stopMaintain(); <-maintained }()
-	users := make([]auth.User, len(cfg.Users))
-	for i, u := range cfg.Users {
-		users[i] = auth.User{Name: u.Name, Password: u.Password, PasswordHash: u.PasswordHash, Home: u.Home,
-			ReadOnly: u.ReadOnly, TLS: u.TLS, Storage: s3fs.ObjectOptions(u.Object)}
-	}
-	authn, err := auth.New(users, func(s auth.Session) ftp.FS {
-		obj, _ := s.Storage.(s3fs.ObjectOptions)
-		return files.UserFS(s3fs.User{Home: s.Home, Name: s.User, Client: s.Client, Object: obj})
-	})
+	authn, err := newAuth(cfg, files)
 	if err != nil {
 		return err
 	}

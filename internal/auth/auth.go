@@ -1,5 +1,7 @@
 // Package auth implements ftp.Authenticator for a fixed list of users, each
-// with a plain password or a bcrypt hash.
+// with a plain password or a hash (bcrypt, argon2id, or the $6$/$5$/$1$
+// crypt formats of other FTP servers: internal/passhash), with per-user
+// permissions and allowed client CIDRs; and an external HTTP hook (hook.go).
 package auth
 
 import (
@@ -16,6 +18,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/s3ftpd/s3ftpd/internal/ftp"
+	"github.com/s3ftpd/s3ftpd/internal/passhash"
 )
 
 // User is one login: exactly one of Password and PasswordHash (bcrypt) is
@@ -27,6 +30,10 @@ type User struct {
 	PasswordHash string
 	Home         string
 	ReadOnly     bool
+	// Deny is what the user may not do (ftp.Perm; zero: all allowed).
+	Deny ftp.Perm
+	// AllowedCIDRs: logins only from these client addresses (empty: any).
+	AllowedCIDRs []netip.Prefix
 	TLS          string // "required": this user must use TLS
 	// Storage is handed to the FS factory as it is (the user's storage
 	// options, e.g. s3fs.ObjectOptions); auth does not look at it.
@@ -54,17 +61,38 @@ type Users struct {
 	// user, plain password), so that each login costs one bcrypt and its
 	// time does not tell whether the user exists.
 	dummy []byte
+	// allowed: logins only from these client addresses (empty: any),
+	// checked before the password.
+	allowed []netip.Prefix
 }
 
 type user struct {
 	name     string
 	home     string
 	readOnly bool
+	deny     ftp.Perm
+	allowed  []netip.Prefix
 	tls      bool
 	storage  any
 	// Exactly one of these is set.
 	plainSum [sha256.Size]byte // SHA-256 of the plain password
-	hash     []byte            // bcrypt
+	hash     string            // passhash format
+}
+
+// SetAllowedCIDRs limits every login to client addresses in cidrs
+// (limits.allowed_cidrs); call it before serving.
+func (u *Users) SetAllowedCIDRs(cidrs []netip.Prefix) { u.allowed = cidrs }
+
+func allowedFrom(cidrs []netip.Prefix, ip netip.Addr) bool {
+	if len(cidrs) == 0 {
+		return true
+	}
+	for _, c := range cidrs {
+		if c.Contains(ip.Unmap()) {
+			return true
+		}
+	}
+	return false
 }
 
 // New returns an Authenticator for users. fsFor is called at each
@@ -97,20 +125,19 @@ func New(users []User, fsFor func(Session) ftp.FS) (*Users, error) {
 			bad("home %q is not an absolute path", cu.Home)
 			continue
 		}
-		e := &user{name: cu.Name, home: path.Clean(home), readOnly: cu.ReadOnly, tls: cu.TLS == "required",
-			storage: cu.Storage}
+		e := &user{name: cu.Name, home: path.Clean(home), readOnly: cu.ReadOnly, deny: cu.Deny,
+			allowed: cu.AllowedCIDRs, tls: cu.TLS == "required", storage: cu.Storage}
 		switch {
 		case (cu.Password == "") == (cu.PasswordHash == ""):
 			bad("set exactly one of password and password hash")
 			continue
 		case cu.PasswordHash != "":
-			c, err := bcrypt.Cost([]byte(cu.PasswordHash))
-			if err != nil {
-				bad("password hash is not a bcrypt hash")
+			if err := passhash.Check(cu.PasswordHash); err != nil {
+				bad("password hash: %v", err)
 				continue
 			}
-			cost = max(cost, c)
-			e.hash = []byte(cu.PasswordHash)
+			cost = max(cost, passhash.BcryptCost(cu.PasswordHash))
+			e.hash = cu.PasswordHash
 		default:
 			e.plainSum = sha256.Sum256([]byte(cu.Password))
 		}
@@ -133,16 +160,23 @@ func New(users []User, fsFor func(Session) ftp.FS) (*Users, error) {
 }
 
 // Login implements ftp.Authenticator. An unknown user and a wrong password
-// both give ftp.ErrBadLogin, after the same work: one bcrypt comparison.
+// both give ftp.ErrBadLogin, after the same work: one hash comparison. A
+// client address outside the allowed CIDRs gives ftp.ErrAddressNotAllowed,
+// whatever the password (it is still hashed, so the answer's time tells
+// nothing).
 func (u *Users) Login(ctx context.Context, req ftp.LoginRequest) (*ftp.Account, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	e := u.byName[req.User]
+	if !allowedFrom(u.allowed, req.Client) || (e != nil && !allowedFrom(e.allowed, req.Client)) {
+		_ = bcrypt.CompareHashAndPassword(u.dummy, []byte(req.Password))
+		return nil, ftp.ErrAddressNotAllowed
+	}
 	ok := false
 	switch {
-	case e != nil && e.hash != nil:
-		ok = bcrypt.CompareHashAndPassword(e.hash, []byte(req.Password)) == nil
+	case e != nil && e.hash != "":
+		ok = passhash.Verify(e.hash, req.Password)
 	default:
 		// Unknown user or plain password: spend one bcrypt anyway. The
 		// plain comparison is over SHA-256 sums, so it takes the same time
@@ -158,15 +192,15 @@ func (u *Users) Login(ctx context.Context, req ftp.LoginRequest) (*ftp.Account, 
 	if fsys == nil {
 		return nil, fmt.Errorf("auth: no storage for user %q", e.name)
 	}
-	return &ftp.Account{Name: e.name, FS: fsys, ReadOnly: e.readOnly, TLSRequired: e.tls}, nil
+	return &ftp.Account{Name: e.name, FS: fsys, ReadOnly: e.readOnly, Deny: e.deny, TLSRequired: e.tls}, nil
 }
 
-// HashPassword returns a bcrypt hash of password at bcrypt.DefaultCost, for
-// a password_hash setting.
-func HashPassword(password string) (string, error) {
-	h, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.DefaultCost)
+// HashPassword returns a hash of password for a password_hash setting:
+// bcrypt at its default cost, or argon2id.
+func HashPassword(algo, password string) (string, error) {
+	h, err := passhash.Hash(algo, password)
 	if err != nil {
 		return "", fmt.Errorf("auth: hash password: %w", err)
 	}
-	return string(h), nil
+	return h, nil
 }

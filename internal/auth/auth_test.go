@@ -104,7 +104,7 @@ func TestLogin(t *testing.T) {
 
 func TestHashPassword(t *testing.T) {
 	t.Parallel() // DefaultCost bcrypt is slow under -race
-	h1, err := HashPassword("s3cr3t")
+	h1, err := HashPassword("", "s3cr3t")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,7 +119,7 @@ func TestHashPassword(t *testing.T) {
 	}
 
 	long := strings.Repeat("p", 73)
-	if _, err := HashPassword(long); err == nil || strings.Contains(err.Error(), long) {
+	if _, err := HashPassword("", long); err == nil || strings.Contains(err.Error(), long) {
 		t.Errorf("HashPassword(73 bytes) = %v, want an error without the password", err)
 	}
 }
@@ -135,7 +135,7 @@ func TestNewRejects(t *testing.T) {
 		{"duplicate", []User{{Name: "a", Password: "secret-1"}, {Name: "a", Password: "secret-2"}}, "duplicate"},
 		{"both", []User{{Name: "a", Password: "secret-1", PasswordHash: good}}, "exactly one"},
 		{"neither", []User{{Name: "a"}}, "exactly one"},
-		{"bad hash", []User{{Name: "a", PasswordHash: "secret-1"}}, "not a bcrypt hash"},
+		{"bad hash", []User{{Name: "a", PasswordHash: "secret-1"}}, "not a bcrypt, argon2id"},
 		{"relative home", []User{{Name: "a", Password: "secret-1", Home: "a/b"}}, "absolute"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -244,5 +244,47 @@ func TestSessionForFS(t *testing.T) {
 	want := Session{User: "a", Home: "/h", Client: client, Storage: opts{"STANDARD_IA"}}
 	if len(rec.sessions) != 1 || rec.sessions[0] != want {
 		t.Fatalf("sessions = %+v, want [%+v]", rec.sessions, want)
+	}
+}
+
+// Users migrate from other servers with their hashes (made by openssl
+// passwd and the argon2 CLI; see internal/passhash), and per-user and
+// global allowed CIDRs refuse other addresses before the password counts.
+func TestMigratedHashesAndAllowedCIDRs(t *testing.T) {
+	r := &recorder{}
+	u, err := New([]User{
+		{Name: "shadow", PasswordHash: "$6$saltsalt$TVLlQcbpFVof5W3Yz4DTP6gRstiNuHwwTt6GLc1E5n0U0aDehy0S5knV8wiOQSpT0Y77vwPZN.Pq.H91p5hVO1"},
+		{Name: "pure", PasswordHash: "$1$saltsalt$9xy1btjgzLYfb7hivXtC//"},
+		{Name: "argon", PasswordHash: "$argon2id$v=19$m=65536,t=3,p=4$c29tZXNhbHRzb21lc2FsdA$cFQZCD+zSb/9427/GV32Oo32vYCyES18RyM6V/Spq3Y"},
+		{Name: "office", Password: "pw", AllowedCIDRs: []netip.Prefix{netip.MustParsePrefix("10.1.0.0/16")},
+			Deny: ftp.PermDelete},
+	}, r.fsFor)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	from := netip.MustParseAddr("10.1.2.3")
+	for _, name := range []string{"shadow", "pure", "argon"} {
+		if _, err := u.Login(ctx, ftp.LoginRequest{User: name, Password: "secret", Client: from}); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+		if _, err := u.Login(ctx, ftp.LoginRequest{User: name, Password: "Secret", Client: from}); !errors.Is(err, ftp.ErrBadLogin) {
+			t.Errorf("%s with a wrong password: %v", name, err)
+		}
+	}
+	acct, err := u.Login(ctx, ftp.LoginRequest{User: "office", Password: "pw", Client: from})
+	if err != nil || acct.Deny != ftp.PermDelete {
+		t.Fatalf("office from inside: %+v, %v", acct, err)
+	}
+	outside := netip.MustParseAddr("192.0.2.7")
+	if _, err := u.Login(ctx, ftp.LoginRequest{User: "office", Password: "pw", Client: outside}); !errors.Is(err, ftp.ErrAddressNotAllowed) {
+		t.Errorf("office from outside: %v, want ErrAddressNotAllowed", err)
+	}
+	u.SetAllowedCIDRs([]netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")})
+	if _, err := u.Login(ctx, ftp.LoginRequest{User: "shadow", Password: "secret", Client: outside}); !errors.Is(err, ftp.ErrAddressNotAllowed) {
+		t.Errorf("global allowed_cidrs: %v", err)
+	}
+	if _, err := u.Login(ctx, ftp.LoginRequest{User: "shadow", Password: "secret", Client: from}); err != nil {
+		t.Errorf("global allowed_cidrs, inside: %v", err)
 	}
 }

@@ -137,6 +137,13 @@ type User struct {
 	PasswordHash string `yaml:"password_hash"`
 	Home         string `yaml:"home"`
 	ReadOnly     bool   `yaml:"read_only"`
+	// Permissions: what the user may do, of list, download, upload,
+	// overwrite, delete, rename, mkdir; absent: all. read_only is the
+	// shorthand for [list, download].
+	Permissions []string `yaml:"permissions"`
+	// AllowedCIDRs: logins only from these client addresses (the real ones,
+	// from PROXY headers behind a LB); empty: any.
+	AllowedCIDRs []string `yaml:"allowed_cidrs"`
 	// TLS "required" makes this user's control and data connections use
 	// TLS whatever the server-wide policy; "" or "optional" follows it.
 	TLS string `yaml:"tls"`

@@ -501,3 +501,24 @@ func TestLogHandler(t *testing.T) {
 		t.Errorf("text handler wrote %q", b.String())
 	}
 }
+
+func TestUserPolicyKeys(t *testing.T) {
+	c := mustParse(t, `users:
+  - name: drop
+    password: x
+    permissions: [list, upload]
+    allowed_cidrs: ["10.0.0.0/8", 192.0.2.7]
+  - name: migrated
+    password_hash: "$6$saltsalt$TVLlQcbpFVof5W3Yz4DTP6gRstiNuHwwTt6GLc1E5n0U0aDehy0S5knV8wiOQSpT0Y77vwPZN.Pq.H91p5hVO1"
+limits:
+  allowed_cidrs: ["10.0.0.0/8"]
+`)
+	if len(c.Users[0].Permissions) != 2 || len(c.Limits.AllowedCIDRs) != 1 {
+		t.Errorf("parsed %+v %+v", c.Users[0], c.Limits)
+	}
+	_, err := Parse([]byte("users:\n  - {name: a, password: x, permissions: [fly], allowed_cidrs: [nope]}\nlimits: {allowed_cidrs: [bad]}\n"))
+	errs := fieldErrors(t, err)
+	wantField(t, errs, "users[0].permissions", "unknown permission fly")
+	wantField(t, errs, "users[0].allowed_cidrs[0]", "nope")
+	wantField(t, errs, "limits.allowed_cidrs[0]", "bad")
+}

@@ -40,6 +40,9 @@ type Limits struct {
 	// LoginFailuresPerIP failed logins within a minute make further login
 	// attempts from that IP wait until the minute is over (0: no limit).
 	LoginFailuresPerIP int `yaml:"login_failures_per_ip"`
+	// AllowedCIDRs: logins only from these client addresses, for every
+	// user (checked before the password; 530); empty: any.
+	AllowedCIDRs []string `yaml:"allowed_cidrs"`
 }
 
 // ParseCIDRs parses CIDRs or single IPs (as /32 or /128).
@@ -79,6 +82,11 @@ func (v *validator) lb(c *Config) {
 	}
 	if c.ProxyProtocol.Required && len(c.ProxyProtocol.Trusted) == 0 {
 		v.add("proxy_protocol.required", "needs proxy_protocol.trusted (who may send headers)")
+	}
+	for i, s := range c.Limits.AllowedCIDRs {
+		if _, err := parseCIDR(s); err != nil {
+			v.add(fmt.Sprintf("limits.allowed_cidrs[%d]", i), "%v", err)
+		}
 	}
 	for i, s := range c.Passive.TrustLBCIDRs {
 		if _, err := parseCIDR(s); err != nil {

@@ -13,7 +13,8 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"golang.org/x/crypto/bcrypt"
+	"github.com/s3ftpd/s3ftpd/internal/ftp"
+	"github.com/s3ftpd/s3ftpd/internal/passhash"
 )
 
 // Limits checked by Validate.
@@ -228,8 +229,16 @@ func (v *validator) users(c *Config) {
 		case u.Password != "" && u.PasswordHash != "":
 			v.add(field+".password_hash", "%sset only one of password and password_hash", who)
 		case u.PasswordHash != "":
-			if _, err := bcrypt.Cost([]byte(u.PasswordHash)); err != nil {
-				v.add(field+".password_hash", "%snot a bcrypt hash (want one like \"$2a$10$...\")", who)
+			if err := passhash.Check(u.PasswordHash); err != nil {
+				v.add(field+".password_hash", "%s%v (bcrypt \"$2a$10$...\", argon2id, or the crypt formats $6$, $5$, $1$)", who, err)
+			}
+		}
+		if _, err := ftp.ParsePerms(u.Permissions); err != nil {
+			v.add(field+".permissions", "%s%v", who, err)
+		}
+		for j, c := range u.AllowedCIDRs {
+			if _, err := parseCIDR(c); err != nil {
+				v.add(fmt.Sprintf("%s.allowed_cidrs[%d]", field, j), "%s%v", who, err)
 			}
 		}
 		if u.Home == "" {

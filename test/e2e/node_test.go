@@ -146,6 +146,7 @@ type nodeOptions struct {
 	dataDir string // embedded store data (a new temp dir if empty)
 	passive string // YAML lines added under passive:
 	extra   string // YAML added at the top level
+	users   string // a users: block instead of demo/demo and ro/ro
 }
 
 // startNode runs s3ftpd with the embedded store.
@@ -157,6 +158,15 @@ func startNode(t *testing.T, o nodeOptions) *node {
 	}
 	port := freePort(t)
 	first := ftptest.FreePortRange(t, 10)
+	users := o.users
+	if users == "" {
+		users = `users:
+  - name: demo
+    password: demo
+  - name: ro
+    password: ro
+    read_only: true`
+	}
 	cfg := fmt.Sprintf(`listen: "127.0.0.1:%d"
 passive:
   ports: "%d-%d"
@@ -164,15 +174,10 @@ passive:
 store:
   embedded:
     dir: %q
-users:
-  - name: demo
-    password: demo
-  - name: ro
-    password: ro
-    read_only: true
+%s
 timeouts:
   login_fail_delay: 10ms
-%s`, port, first, first+9, o.passive, filepath.Join(dataDir, "store"), o.extra)
+%s`, port, first, first+9, o.passive, filepath.Join(dataDir, "store"), users, o.extra)
 	cfgPath := filepath.Join(t.TempDir(), "s3ftpd.yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
@@ -308,5 +313,45 @@ func TestXferLog(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(rotated); strings.Count(string(b), "\n") != 2 {
 		t.Fatalf("the rotated file got more lines: %q", b)
+	}
+}
+
+// TestDropBoxWithCurl: an upload-only account (permissions: [upload]) as
+// partners use it with curl: a new file goes in; listing, downloading and
+// overwriting are refused with 550; a login from outside allowed_cidrs
+// gets 530 whatever the password.
+func TestDropBoxWithCurl(t *testing.T) {
+	curl := requireTool(t, "curl")
+	n := startNode(t, nodeOptions{users: `users:
+  - name: drop
+    password: d
+    permissions: [upload]
+  - name: office
+    password: o
+    allowed_cidrs: ["10.0.0.0/8"]
+`})
+	base := fmt.Sprintf("ftp://127.0.0.1:%d/", n.Port)
+	src, _ := randomFile(t, t.TempDir(), "in.csv", 1000)
+	auth := []string{"-sS", "--user", "drop:d"}
+	mustRun(t, time.Minute, nil, curl, append(auth, "-T", src, base+"in.csv")...)
+	for what, args := range map[string][]string{
+		"download":  {"-o", filepath.Join(t.TempDir(), "x"), base + "in.csv"},
+		"list":      {base},
+		"overwrite": {"-T", src, base + "in.csv"},
+	} {
+		if out, err := run(t, time.Minute, nil, curl, append(auth, args...)...); err == nil {
+			t.Errorf("drop box %s worked: %s", what, out)
+		}
+	}
+	// curl reads a 550 on SIZE as "file does not exist": the server's audit
+	// lines say what was refused.
+	if k := strings.Count(n.out.String(), "user=drop verb="); k < 3 || strings.Count(n.out.String(), "code=550") < 3 {
+		t.Errorf("%d audit lines for the drop box refusals, want 3 with 550", k)
+	}
+	if out, err := run(t, time.Minute, nil, curl, "-sS", "--user", "office:o", base); err == nil || !strings.Contains(out, "530") {
+		t.Errorf("login from outside allowed_cidrs: err=%v %s", err, out)
+	}
+	if !strings.Contains(n.out.String(), "msg=audit") {
+		t.Error("refusals left no audit line")
 	}
 }

@@ -1,0 +1,34 @@
+package main
+
+import (
+	"github.com/s3ftpd/s3ftpd/internal/auth"
+	"github.com/s3ftpd/s3ftpd/internal/config"
+	"github.com/s3ftpd/s3ftpd/internal/ftp"
+	"github.com/s3ftpd/s3ftpd/internal/s3fs"
+)
+
+// newAuth builds the Authenticator of the users: list (validated).
+func newAuth(cfg config.Config, files *s3fs.Store) (ftp.Authenticator, error) {
+	users := make([]auth.User, len(cfg.Users))
+	for i, u := range cfg.Users {
+		au := auth.User{Name: u.Name, Password: u.Password, PasswordHash: u.PasswordHash, Home: u.Home,
+			ReadOnly: u.ReadOnly, TLS: u.TLS, Storage: s3fs.ObjectOptions(u.Object)}
+		if u.Permissions != nil {
+			allow, _ := ftp.ParsePerms(u.Permissions) // validated
+			au.Deny = ftp.PermAll &^ allow
+		}
+		au.AllowedCIDRs, _ = config.ParseCIDRs(u.AllowedCIDRs)
+		users[i] = au
+	}
+	fsFor := func(s auth.Session) ftp.FS {
+		obj, _ := s.Storage.(s3fs.ObjectOptions)
+		return files.UserFS(s3fs.User{Home: s.Home, Name: s.User, Client: s.Client, Object: obj})
+	}
+	a, err := auth.New(users, fsFor)
+	if err != nil {
+		return nil, err
+	}
+	allowed, _ := config.ParseCIDRs(cfg.Limits.AllowedCIDRs)
+	a.SetAllowedCIDRs(allowed)
+	return a, nil
+}
