@@ -1,6 +1,8 @@
 package main
 
 import (
+	"os"
+
 	"github.com/s3ftpd/s3ftpd/internal/auth"
 	"github.com/s3ftpd/s3ftpd/internal/config"
 	"github.com/s3ftpd/s3ftpd/internal/ftp"
@@ -30,5 +32,25 @@ func newAuth(cfg config.Config, files *s3fs.Store) (ftp.Authenticator, error) {
 	}
 	allowed, _ := config.ParseCIDRs(cfg.Limits.AllowedCIDRs)
 	a.SetAllowedCIDRs(allowed)
-	return a, nil
+	h := cfg.Auth.HTTP
+	if h.URL == "" {
+		return a, nil
+	}
+	hook, err := auth.NewHook(auth.HookOptions{URL: h.URL, Timeout: h.Timeout, Retries: h.Retries,
+		Header: h.Header, Secret: h.Secret, CacheTTL: h.CacheTTL, Node: nodeName(cfg),
+		Storage: s3fs.ObjectOptions(cfg.Store.S3.Object), FSFor: fsFor})
+	if err != nil {
+		return nil, err
+	}
+	return auth.Chain{Static: a, Hook: hook}, nil
+}
+
+// nodeName is what the auth hook is told: the cluster node id, else the
+// host name.
+func nodeName(cfg config.Config) string {
+	if cfg.Cluster.NodeID != "" {
+		return cfg.Cluster.NodeID
+	}
+	h, _ := os.Hostname()
+	return h
 }

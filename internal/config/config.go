@@ -41,6 +41,8 @@ type Config struct {
 	TLS TLS `yaml:"tls"`
 	// Cluster: several nodes behind one load balancer (cluster.go).
 	Cluster Cluster `yaml:"cluster"`
+	// Auth: an external authentication hook (auth.go).
+	Auth Auth `yaml:"auth"`
 }
 
 // Passive configures PASV/EPSV (RFC 959, RFC 2428).

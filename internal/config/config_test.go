@@ -471,9 +471,10 @@ func TestSecretsNotPrinted(t *testing.T) {
 	c.Store.Embedded.SecretKey = "embedded-secret-key"
 	c.Cluster.Secret = "cluster-secret-xyz-0123"
 	c.Cluster.Redis.Password = "redis-password"
+	c.Auth.HTTP.Secret = "hook-secret-123"
 	for _, verb := range []string{"%v", "%+v", "%#v", "%s"} {
 		out := fmt.Sprintf(verb, c)
-		for _, secret := range []string{"hunter2", string(hash), "s3-secret-key", "embedded-secret-key", "cluster-secret-xyz-0123", "redis-password"} {
+		for _, secret := range []string{"hunter2", string(hash), "s3-secret-key", "embedded-secret-key", "cluster-secret-xyz-0123", "redis-password", "hook-secret-123"} {
 			if strings.Contains(out, secret) {
 				t.Errorf("%s of Config shows %q: %s", verb, secret, out)
 			}
@@ -521,4 +522,16 @@ limits:
 	wantField(t, errs, "users[0].permissions", "unknown permission fly")
 	wantField(t, errs, "users[0].allowed_cidrs[0]", "nope")
 	wantField(t, errs, "limits.allowed_cidrs[0]", "bad")
+}
+
+func TestAuthHook(t *testing.T) {
+	c := mustParse(t, "store: {s3: {bucket: b}}\nauth:\n  http: {url: \"https://auth.example/ftp\", timeout: 2s, retries: 1, header: Authorization, secret: Bearer x, cache_ttl: 1m}\n")
+	if c.Auth.HTTP.URL == "" || len(c.Users) != 0 {
+		t.Errorf("auth %+v users %v (a hook needs no static users)", c.Auth.HTTP, c.Users)
+	}
+	_, err := Parse([]byte("auth:\n  http: {url: \"ftp://x\", retries: 9, header: X}\n"))
+	errs := fieldErrors(t, err)
+	wantField(t, errs, "auth.http.url", "http")
+	wantField(t, errs, "auth.http.retries", "0 to 5")
+	wantField(t, errs, "auth.http.header", "together")
 }

@@ -46,6 +46,7 @@ func (c *Config) Validate() error {
 	v.lb(c)
 	v.tls(c)
 	v.cluster(c)
+	v.auth(c)
 	return errors.Join(v.errs...)
 }
 
@@ -198,8 +199,8 @@ func (v *validator) bucket(b string) {
 }
 
 func (v *validator) users(c *Config) {
-	if len(c.Users) == 0 && !c.UseEmbedded() {
-		v.add("users", "at least one user is required")
+	if len(c.Users) == 0 && !c.UseEmbedded() && c.Auth.HTTP.URL == "" {
+		v.add("users", "at least one user is required (or an auth.http hook)")
 	}
 	seen := map[string]int{}
 	for i := range c.Users {

@@ -6,8 +6,11 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -353,5 +356,43 @@ func TestDropBoxWithCurl(t *testing.T) {
 	}
 	if !strings.Contains(n.out.String(), "msg=audit") {
 		t.Error("refusals left no audit line")
+	}
+}
+
+// TestAuthHookWithCurl: users from an external HTTP hook (a real HTTP
+// server here) log in with curl; a refusal is 530; a hook that is down is
+// 421 with a log line, never a login.
+func TestAuthHookWithCurl(t *testing.T) {
+	curl := requireTool(t, "curl")
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var req map[string]any
+		json.NewDecoder(r.Body).Decode(&req)
+		if req["user"] == "partner" && req["password"] == "pw" && r.Header.Get("Authorization") == "Bearer k" {
+			w.Write([]byte(`{"home": "/partners/one", "permissions": ["upload", "list", "download"]}`))
+			return
+		}
+		w.WriteHeader(http.StatusUnauthorized)
+	}))
+	defer hook.Close()
+	n := startNode(t, nodeOptions{extra: fmt.Sprintf(`auth:
+  http: {url: %q, header: Authorization, secret: "Bearer k", timeout: 2s}
+`, hook.URL)})
+	base := fmt.Sprintf("ftp://127.0.0.1:%d/", n.Port)
+	src, data := randomFile(t, t.TempDir(), "p.bin", 5000)
+	mustRun(t, time.Minute, nil, curl, "-sS", "--user", "partner:pw", "-T", src, base+"p.bin")
+	// The file is in the partner's home, as the demo user (root) sees it.
+	if got := mustRun(t, time.Minute, nil, curl, "-sS", "--user", "demo:demo", base+"partners/one/p.bin"); got != string(data) {
+		t.Errorf("hook user's upload is not in its home")
+	}
+	if out, err := run(t, time.Minute, nil, curl, "-sS", "--user", "partner:wrong", base); err == nil || !strings.Contains(out, "530") {
+		t.Errorf("refused by the hook: err=%v %s", err, out)
+	}
+	hook.Close()
+	// (curl reports the 421 at PASS as exit 28, "Timeout was reached".)
+	if out, err := run(t, time.Minute, nil, curl, "-sS", "--user", "partner:pw", base); err == nil {
+		t.Errorf("hook down, yet a login: %s", out)
+	}
+	if !strings.Contains(n.out.String(), "authentication backend failed") {
+		t.Error("no log line for the hook being down")
 	}
 }
