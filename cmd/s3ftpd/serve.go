@@ -149,6 +149,9 @@ func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) err
 		MaxSessions:        cfg.Limits.MaxSessions,
 		MaxSessionsPerIP:   cfg.Limits.MaxSessionsPerIP,
 		LoginFailuresPerIP: cfg.Limits.LoginFailuresPerIP,
+		MaxFileSize:        int64(cfg.Limits.MaxFileSize),
+		MaxSessionsPerUser: cfg.Limits.MaxSessionsPerUser,
+		Bandwidth:          bandwidth(cfg.Limits.Bandwidth),
 		Observer:           append(observers, metrics),
 	}
 	if cnode != nil {

@@ -20,6 +20,7 @@ func newAuth(cfg config.Config, files *s3fs.Store) (ftp.Authenticator, error) {
 			au.Deny = ftp.PermAll &^ allow
 		}
 		au.AllowedCIDRs, _ = config.ParseCIDRs(u.AllowedCIDRs)
+		au.MaxFileSize, au.MaxSessions, au.Bandwidth = int64(u.MaxFileSize), u.MaxSessions, bandwidth(u.Bandwidth)
 		users[i] = au
 	}
 	fsFor := func(s auth.Session) ftp.FS {
@@ -53,4 +54,9 @@ func nodeName(cfg config.Config) string {
 	}
 	h, _ := os.Hostname()
 	return h
+}
+
+func bandwidth(b config.Bandwidth) ftp.Bandwidth {
+	return ftp.Bandwidth{UpPerSession: int64(b.UpPerSession), DownPerSession: int64(b.DownPerSession),
+		UpPerUser: int64(b.UpPerUser), DownPerUser: int64(b.DownPerUser)}
 }

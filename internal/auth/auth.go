@@ -34,7 +34,11 @@ type User struct {
 	Deny ftp.Perm
 	// AllowedCIDRs: logins only from these client addresses (empty: any).
 	AllowedCIDRs []netip.Prefix
-	TLS          string // "required": this user must use TLS
+	// Limits of the account (ftp.Account); zero: the server's.
+	MaxFileSize int64
+	MaxSessions int
+	Bandwidth   ftp.Bandwidth
+	TLS         string // "required": this user must use TLS
 	// Storage is handed to the FS factory as it is (the user's storage
 	// options, e.g. s3fs.ObjectOptions); auth does not look at it.
 	Storage any
@@ -72,6 +76,7 @@ type user struct {
 	readOnly bool
 	deny     ftp.Perm
 	allowed  []netip.Prefix
+	limits   ftp.Account // MaxFileSize, MaxSessions, Bandwidth
 	tls      bool
 	storage  any
 	// Exactly one of these is set.
@@ -126,7 +131,8 @@ func New(users []User, fsFor func(Session) ftp.FS) (*Users, error) {
 			continue
 		}
 		e := &user{name: cu.Name, home: path.Clean(home), readOnly: cu.ReadOnly, deny: cu.Deny,
-			allowed: cu.AllowedCIDRs, tls: cu.TLS == "required", storage: cu.Storage}
+			allowed: cu.AllowedCIDRs, tls: cu.TLS == "required", storage: cu.Storage,
+			limits: ftp.Account{MaxFileSize: cu.MaxFileSize, MaxSessions: cu.MaxSessions, Bandwidth: cu.Bandwidth}}
 		switch {
 		case (cu.Password == "") == (cu.PasswordHash == ""):
 			bad("set exactly one of password and password hash")
@@ -192,7 +198,8 @@ func (u *Users) Login(ctx context.Context, req ftp.LoginRequest) (*ftp.Account, 
 	if fsys == nil {
 		return nil, fmt.Errorf("auth: no storage for user %q", e.name)
 	}
-	return &ftp.Account{Name: e.name, FS: fsys, ReadOnly: e.readOnly, Deny: e.deny, TLSRequired: e.tls}, nil
+	return &ftp.Account{Name: e.name, FS: fsys, ReadOnly: e.readOnly, Deny: e.deny, TLSRequired: e.tls,
+		MaxFileSize: e.limits.MaxFileSize, MaxSessions: e.limits.MaxSessions, Bandwidth: e.limits.Bandwidth}, nil
 }
 
 // HashPassword returns a hash of password for a password_hash setting:

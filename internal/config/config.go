@@ -146,6 +146,11 @@ type User struct {
 	// AllowedCIDRs: logins only from these client addresses (the real ones,
 	// from PROXY headers behind a LB); empty: any.
 	AllowedCIDRs []string `yaml:"allowed_cidrs"`
+	// MaxFileSize, MaxSessions and Bandwidth override limits.max_file_size,
+	// limits.max_sessions_per_user and limits.bandwidth for this user.
+	MaxFileSize Size      `yaml:"max_file_size"`
+	MaxSessions int       `yaml:"max_sessions"`
+	Bandwidth   Bandwidth `yaml:"bandwidth"`
 	// TLS "required" makes this user's control and data connections use
 	// TLS whatever the server-wide policy; "" or "optional" follows it.
 	TLS string `yaml:"tls"`

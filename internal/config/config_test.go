@@ -509,12 +509,16 @@ func TestUserPolicyKeys(t *testing.T) {
     password: x
     permissions: [list, upload]
     allowed_cidrs: ["10.0.0.0/8", 192.0.2.7]
+    max_file_size: 10MiB
+    max_sessions: 3
+    bandwidth: {down_per_session: 1MiB, up_per_user: 512KiB}
   - name: migrated
     password_hash: "$6$saltsalt$TVLlQcbpFVof5W3Yz4DTP6gRstiNuHwwTt6GLc1E5n0U0aDehy0S5knV8wiOQSpT0Y77vwPZN.Pq.H91p5hVO1"
 limits:
   allowed_cidrs: ["10.0.0.0/8"]
 `)
-	if len(c.Users[0].Permissions) != 2 || len(c.Limits.AllowedCIDRs) != 1 {
+	if u := c.Users[0]; len(u.Permissions) != 2 || len(c.Limits.AllowedCIDRs) != 1 || u.MaxFileSize != 10*MiB ||
+		u.MaxSessions != 3 || u.Bandwidth.DownPerSession != MiB || u.Bandwidth.UpPerUser != 512*KiB {
 		t.Errorf("parsed %+v %+v", c.Users[0], c.Limits)
 	}
 	_, err := Parse([]byte("users:\n  - {name: a, password: x, permissions: [fly], allowed_cidrs: [nope]}\nlimits: {allowed_cidrs: [bad]}\n"))

@@ -43,6 +43,26 @@ type Limits struct {
 	// AllowedCIDRs: logins only from these client addresses, for every
 	// user (checked before the password; 530); empty: any.
 	AllowedCIDRs []string `yaml:"allowed_cidrs"`
+	// MaxFileSize: the largest file an upload may make (552); 0: none.
+	MaxFileSize Size `yaml:"max_file_size"`
+	// MaxSessionsPerUser: logged-in sessions of one user on one node
+	// (421); 0: no limit.
+	MaxSessionsPerUser int `yaml:"max_sessions_per_user"`
+	// Bandwidth defaults of every user.
+	Bandwidth Bandwidth `yaml:"bandwidth"`
+}
+
+func (b Bandwidth) negative() bool {
+	return b.UpPerSession < 0 || b.DownPerSession < 0 || b.UpPerUser < 0 || b.DownPerUser < 0
+}
+
+// Bandwidth limits, in bytes per second ("1MiB" is 1 MiB/s); 0: none.
+// Per session, and per user for all its sessions on one node together.
+type Bandwidth struct {
+	UpPerSession   Size `yaml:"up_per_session"`
+	DownPerSession Size `yaml:"down_per_session"`
+	UpPerUser      Size `yaml:"up_per_user"`
+	DownPerUser    Size `yaml:"down_per_user"`
 }
 
 // ParseCIDRs parses CIDRs or single IPs (as /32 or /128).
@@ -105,6 +125,9 @@ func (v *validator) lb(c *Config) {
 	if ip := c.Passive.ListenIP; ip != "" && !isIP(ip) {
 		v.add("passive.listen_ip", "%q: want an IP address", ip)
 	}
+	if c.Limits.MaxFileSize < 0 || c.Limits.Bandwidth.negative() {
+		v.add("limits.bandwidth", "max_file_size and bandwidth must not be negative")
+	}
 	v.listen("ops.listen", c.Ops.Listen, true)
 	if c.DrainTimeout < 0 {
 		v.add("drain_timeout", "must not be negative")
@@ -113,6 +136,7 @@ func (v *validator) lb(c *Config) {
 		"limits.max_sessions":          c.Limits.MaxSessions,
 		"limits.max_sessions_per_ip":   c.Limits.MaxSessionsPerIP,
 		"limits.login_failures_per_ip": c.Limits.LoginFailuresPerIP,
+		"limits.max_sessions_per_user": c.Limits.MaxSessionsPerUser,
 	} {
 		if n < 0 {
 			v.add(f, "must not be negative (0 means no limit)")

@@ -237,6 +237,9 @@ func (v *validator) users(c *Config) {
 		if _, err := ftp.ParsePerms(u.Permissions); err != nil {
 			v.add(field+".permissions", "%s%v", who, err)
 		}
+		if u.MaxSessions < 0 || u.MaxFileSize < 0 || u.Bandwidth.negative() {
+			v.add(field+".max_sessions", "%smax_sessions, max_file_size and bandwidth must not be negative", who)
+		}
 		for j, c := range u.AllowedCIDRs {
 			if _, err := parseCIDR(c); err != nil {
 				v.add(fmt.Sprintf("%s.allowed_cidrs[%d]", field, j), "%s%v", who, err)

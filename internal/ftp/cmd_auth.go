@@ -49,7 +49,14 @@ func (s *session) cmdPASS(arg string) {
 		s.reply(530, "TLS required for this user: use AUTH TLS before logging in.")
 		return
 	}
+	if err == nil && !s.srv.userSess.take(acct.Name, s.maxSessions(acct)) {
+		s.log.Warn("login refused: the user's session limit is reached", "user", user, "limit", s.maxSessions(acct))
+		s.reply(421, "Too many sessions for this user; try again later.")
+		s.conn.Close()
+		return
+	}
 	if err == nil {
+		s.userCounted = true
 		s.acct = acct
 		s.cwd = "/"
 		s.log = s.log.With("user", acct.Name)
@@ -92,4 +99,12 @@ func (s *session) cmdQUIT(string) bool {
 // REIN is optional; RFC 959 allows 502 for it.
 func (s *session) cmdREIN(string) {
 	s.reply(502, "REIN not implemented; reconnect instead.")
+}
+
+// maxSessions is the account's session limit, else the server's (0: none).
+func (s *session) maxSessions(a *Account) int {
+	if a.MaxSessions > 0 {
+		return a.MaxSessions
+	}
+	return s.srv.MaxSessionsPerUser
 }

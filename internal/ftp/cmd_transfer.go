@@ -77,7 +77,7 @@ func (s *session) modeName() string {
 func (s *session) cmdSTOR(arg string) {
 	name, offset := s.abs(arg), s.takeRest()
 	if offset == 0 {
-		s.store("STOR", name, "Ok to send data.", func(ctx context.Context) (Upload, error) { return s.acct.FS.Create(ctx, name) })
+		s.store("STOR", name, 0, "Ok to send data.", func(ctx context.Context) (Upload, error) { return s.acct.FS.Create(ctx, name) })
 		return
 	}
 	r, ok := s.acct.FS.(Resumer)
@@ -86,7 +86,7 @@ func (s *session) cmdSTOR(arg string) {
 		s.reply(504, "Resuming an upload (REST before STOR) is not supported by this storage.")
 		return
 	}
-	s.store("STOR", name, fmt.Sprintf("Ok to send data from byte %d.", offset), func(ctx context.Context) (Upload, error) {
+	s.store("STOR", name, offset, fmt.Sprintf("Ok to send data from byte %d.", offset), func(ctx context.Context) (Upload, error) {
 		up, err := r.Resume(ctx, name, offset)
 		if errors.Is(err, fs.ErrInvalid) {
 			err = errBadRestart
@@ -115,7 +115,7 @@ func (s *session) cmdAPPE(arg string) {
 		s.reply(502, "APPE is not supported by this storage.")
 		return
 	}
-	s.store("APPE", name, "Ok to send data.", func(ctx context.Context) (Upload, error) {
+	s.store("APPE", name, 0, "Ok to send data.", func(ctx context.Context) (Upload, error) {
 		fi, err := s.acct.FS.Stat(ctx, name)
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
@@ -150,7 +150,7 @@ func (s *session) cmdSTOU(arg string) {
 		name := path.Join(dir, base+"."+time.Now().UTC().Format("20060102150405")+"."+hex.EncodeToString(b[:]))
 		_, err := s.stat(name)
 		if errors.Is(err, fs.ErrNotExist) {
-			s.store("STOU", name, "FILE: "+path.Base(name), func(ctx context.Context) (Upload, error) { return s.acct.FS.Create(ctx, name) })
+			s.store("STOU", name, 0, "FILE: "+path.Base(name), func(ctx context.Context) (Upload, error) { return s.acct.FS.Create(ctx, name) })
 			return
 		}
 		if err != nil {
@@ -165,7 +165,9 @@ func (s *session) cmdSTOU(arg string) {
 
 // store runs an upload transfer; open makes the Upload, with the
 // transfer's context, once the command is known to be valid.
-func (s *session) store(verb, name, opening string, open func(context.Context) (Upload, error)) {
+// base is the offset the upload starts at (REST), counted against the
+// account's largest file size.
+func (s *session) store(verb, name string, base int64, opening string, open func(context.Context) (Upload, error)) {
 	if !s.hasDataEndpoint() {
 		s.replyError(errNoDataConn, verb)
 		return
@@ -185,7 +187,11 @@ func (s *session) store(verb, name, opening string, open func(context.Context) (
 		if err != nil {
 			return err
 		}
-		if _, err := io.Copy(up, conn); err != nil {
+		var src io.Reader = conn
+		if max := s.maxFileSize(); max > 0 {
+			src = &capReader{r: conn, left: max - base}
+		}
+		if _, err := io.Copy(up, src); err != nil {
 			return err
 		}
 		x.stopWatch()
@@ -208,6 +214,14 @@ func (s *session) store(verb, name, opening string, open func(context.Context) (
 		s.reply(226, "Transfer complete.")
 		return nil
 	})
+}
+
+// maxFileSize is the account's largest file, else the server's (0: none).
+func (s *session) maxFileSize() int64 {
+	if s.acct.MaxFileSize > 0 {
+		return s.acct.MaxFileSize
+	}
+	return s.srv.MaxFileSize
 }
 
 // copyBuffer copies with a pooled buffer (a data connection wrapped for

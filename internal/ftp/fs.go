@@ -104,6 +104,14 @@ type Account struct {
 	Deny Perm
 	// TLSRequired: this user's control and data connections must use TLS.
 	TLSRequired bool
+	// MaxFileSize: an upload may make a file of at most this many bytes
+	// (552 beyond); 0: Server.MaxFileSize.
+	MaxFileSize int64
+	// MaxSessions: logged-in sessions of this user at once on this server
+	// (421 beyond); 0: Server.MaxSessionsPerUser.
+	MaxSessions int
+	// Bandwidth of this user's transfers; zero: Server.Bandwidth.
+	Bandwidth Bandwidth
 }
 
 // ErrBadLogin is returned by an Authenticator for a failed login.

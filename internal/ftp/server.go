@@ -71,6 +71,12 @@ type Server struct {
 	// Observer is told of sessions, logins, commands and transfers
 	// (metrics); nil: nobody.
 	Observer Observer
+	// Defaults of the per-account limits (Account overrides them): the
+	// largest file an upload may make, logged-in sessions per user, and
+	// bandwidth. Zero: no limit.
+	MaxFileSize        int64
+	MaxSessionsPerUser int
+	Bandwidth          Bandwidth
 
 	once     sync.Once
 	cmds     map[string]command
@@ -81,6 +87,8 @@ type Server struct {
 	wg       sync.WaitGroup        // one per entry of conns
 	perIP    map[netip.Addr]int
 	fails    loginThrottle
+	userSess userSessions
+	buckets  userBuckets
 	closing  atomic.Bool
 	nextID   atomic.Uint64
 	// bufs holds *[]byte for RETR copies. 256 KiB: in the harness RETR went

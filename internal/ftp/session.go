@@ -31,6 +31,7 @@ type session struct {
 	health bool       // a load balancer's health check (PROXY LOCAL)
 	// sharedCounted: the session is in Server.Shared's per-IP count.
 	sharedCounted bool
+	userCounted   bool // in Server.userSess (logged in)
 	log           *slog.Logger
 	ctx           context.Context
 	cancel        context.CancelFunc
@@ -292,6 +293,9 @@ func (s *session) end() {
 	s.waitTransfer()
 	s.closePassive()
 	s.conn.Close()
+	if s.userCounted {
+		s.srv.userSess.drop(s.acct.Name)
+	}
 	if !s.health {
 		s.log.Info("disconnect", "tls", s.tlsControl, "duration", time.Since(s.shown.since).Round(time.Millisecond))
 	}

@@ -247,7 +247,7 @@ func (x *transfer) openData(opening string) (net.Conn, error) {
 	if conn, err = s.protectData(x.ctx, conn); err != nil {
 		return nil, err
 	}
-	return &countConn{Conn: conn, x: x}, nil
+	return &countConn{Conn: s.paced(x, conn), x: x}, nil
 }
 
 // watch starts the stall timer: a transfer in which no byte moves for
