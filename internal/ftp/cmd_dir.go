@@ -42,6 +42,7 @@ func (s *session) cmdCWD(arg string) {
 		return
 	}
 	s.cwd = dir
+	s.knowDir(dir)
 	s.reply(250, "Directory successfully changed.")
 }
 
@@ -49,10 +50,18 @@ func (s *session) cmdCDUP(string) { s.cmdCWD("..") }
 
 func (s *session) cmdMKD(arg string) {
 	dir := s.abs(arg)
-	if err := s.acct.FS.Mkdir(s.ctx, dir); err != nil {
+	err := s.checkParent(dir)
+	if err == nil {
+		err = s.acct.FS.Mkdir(s.ctx, dir)
+	}
+	if errors.Is(err, errNoParent) {
+		err = fs.ErrNotExist // mkdir without -p: 550
+	}
+	if err != nil {
 		s.replyError(err, "MKD")
 		return
 	}
+	s.knowDir(dir)
 	s.reply(257, quote(dir)+" created.")
 }
 
@@ -62,6 +71,7 @@ func (s *session) cmdRMD(arg string) {
 		s.reply(550, "Cannot remove the home directory.")
 		return
 	}
+	s.forgetDirs(dir)
 	if err := s.acct.FS.Rmdir(s.ctx, dir); err != nil {
 		s.replyError(err, "RMD")
 		return
@@ -101,7 +111,15 @@ func (s *session) cmdRNTO(arg string) {
 		s.reply(553, "Cannot move a directory into itself.")
 		return
 	}
-	if err := s.acct.FS.Rename(s.ctx, from, to); err != nil {
+	err := s.checkParent(to)
+	if errors.Is(err, errNoParent) {
+		err = fs.ErrNotExist
+	}
+	if err == nil {
+		s.forgetDirs(from)
+		err = s.acct.FS.Rename(s.ctx, from, to)
+	}
+	if err != nil {
 		s.replyError(err, "RNTO")
 		return
 	}

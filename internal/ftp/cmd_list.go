@@ -111,6 +111,7 @@ func (s *session) listWith(verb, arg string, dirLine, fileLine listing) {
 		return
 	}
 	if fi.IsDir() {
+		s.knowDir(name)
 		s.sendListing(verb, name, dirLine, nil)
 		return
 	}

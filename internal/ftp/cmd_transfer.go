@@ -177,6 +177,11 @@ func (s *session) store(verb, name string, base int64, opening string, open func
 		s.replyError(errIsDir, verb)
 		return
 	}
+	if err := s.checkParent(name); err != nil {
+		s.closePassive()
+		s.replyError(err, verb)
+		return
+	}
 	s.startTransfer(verb, name, func(x *transfer) error {
 		up, err := open(x.ctx)
 		if err != nil {

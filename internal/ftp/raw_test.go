@@ -537,3 +537,33 @@ func TestListWildcards(t *testing.T) {
 	}
 	r.cmd(550, "NLST missing/*.csv")
 }
+
+// STOR, APPE, MKD and RNTO into a directory that does not exist are
+// refused (553 for uploads, as vsftpd; 550 for MKD and RNTO), instead of
+// silently making the prefix; into one that exists they work.
+func TestNoImplicitDirectories(t *testing.T) {
+	srv := startWith(t, memBackend, nil)
+	r := dialRaw(t, srv.Addr, "")
+	r.login()
+	r.stor("f", []byte("x"))
+	for _, c := range []string{"STOR does/not/exist", "APPE does/not/exist", "STOR f/x"} {
+		r.epsv()
+		if c == "STOR f/x" {
+			r.cmd(550, "%s", c) // f is a file
+			continue
+		}
+		r.cmd(553, "%s", c)
+	}
+	r.cmd(550, "MKD a/b/c")
+	r.cmd(350, "RNFR f")
+	r.cmd(550, "RNTO no/such/g")
+	r.cmd(257, "MKD a")
+	r.cmd(257, "MKD a/b")
+	r.stor("a/b/g", []byte("y"))
+	r.cmd(350, "RNFR f")
+	r.cmd(250, "RNTO a/f")
+	r.cmd(250, "CWD a/b")
+	r.stor("h", []byte("z"))
+	r.epsv()
+	r.cmd(553, "STOR /gone/x")
+}

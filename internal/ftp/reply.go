@@ -89,6 +89,8 @@ func replyFor(err error) (int, string) {
 		return 554, "An interrupted upload of this file is pending: resuming at the stored file's size would mix old and new bytes. Send the whole file (STOR without REST)."
 	case errors.Is(err, errBadRestart):
 		return 554, "Invalid REST offset: it must equal the size already stored (see SIZE)."
+	case errors.Is(err, errNoParent):
+		return 553, "No such directory to store the file in."
 	case errors.Is(err, errIsDir):
 		return 550, "Is a directory."
 	case errors.Is(err, errNotDir):

@@ -60,7 +60,12 @@ func TestMetricsObserveASession(t *testing.T) {
 		t.Fatalf("XYZZY: %q", line)
 	}
 
+	// A transfer is counted just after its 226 goes out: wait for the last.
 	out := scrape(t, m)
+	for i := 0; i < 200 && !strings.Contains(out, `s3ftpd_transfer_duration_seconds_count{direction="listing"} 1`); i++ {
+		time.Sleep(10 * time.Millisecond)
+		out = scrape(t, m)
+	}
 	for _, want := range []string{
 		`s3ftpd_logins_total{result="failed"} 1`,
 		`s3ftpd_logins_total{result="ok"} 1`,
