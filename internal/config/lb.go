@@ -40,6 +40,14 @@ type Limits struct {
 	// LoginFailuresPerIP failed logins within a minute make further login
 	// attempts from that IP wait until the minute is over (0: no limit).
 	LoginFailuresPerIP int `yaml:"login_failures_per_ip"`
+	// MaxHandshakesPerIP bounds the implicit-FTPS TLS handshakes running
+	// at once for one client IP.
+	MaxHandshakesPerIP int `yaml:"max_handshakes_per_ip"`
+	// LoginFailuresTotal failed logins within a minute in the process make
+	// clients that failed in that minute wait it out (421, no password
+	// check); clients with no failure are still checked (0: no limit).
+	LoginFailuresTotal int `yaml:"login_failures_total"`
+	// Every per-IP limit counts an IPv6 client per /64.
 }
 
 // ParseCIDRs parses CIDRs or single IPs (as /32 or /128).
@@ -105,9 +113,13 @@ func (v *validator) lb(c *Config) {
 		"limits.max_sessions":          c.Limits.MaxSessions,
 		"limits.max_sessions_per_ip":   c.Limits.MaxSessionsPerIP,
 		"limits.login_failures_per_ip": c.Limits.LoginFailuresPerIP,
+		"limits.login_failures_total":  c.Limits.LoginFailuresTotal,
 	} {
 		if n < 0 {
 			v.add(f, "must not be negative (0 means no limit)")
 		}
+	}
+	if c.Limits.MaxHandshakesPerIP <= 0 {
+		v.add("limits.max_handshakes_per_ip", "%d: must be above zero", c.Limits.MaxHandshakesPerIP)
 	}
 }

@@ -38,7 +38,21 @@ func (s *session) cmdPASS(arg string) {
 		s.conn.Close()
 		return
 	}
+	if s.srv.floodRefused(s, time.Now()) {
+		s.log.Warn("login refused: too many failed logins on this server; this address failed already", "user", user)
+		s.reply(421, "Too many failed logins; try again later.")
+		s.conn.Close()
+		return
+	}
+	release, ok := s.srv.acquireCheck(s.ctx)
+	if !ok {
+		s.log.Warn("login refused: no password check turn in time", "user", user, "wait", s.srv.LoginCheckWait.String())
+		s.reply(421, "Server busy checking logins; try again later.")
+		s.conn.Close()
+		return
+	}
 	acct, err := s.srv.Auth.Login(s.ctx, LoginRequest{User: user, Password: arg, Client: s.client})
+	release()
 	if err == nil && acct.TLSRequired && !s.tlsControl {
 		s.log.Warn("login refused: this user must use TLS", "user", user)
 		s.reply(530, "TLS required for this user: use AUTH TLS before logging in.")

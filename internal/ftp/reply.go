@@ -88,6 +88,9 @@ func replyFor(err error) (int, string) {
 		return 554, "An interrupted upload of this file is pending: resuming at the stored file's size would mix old and new bytes. Send the whole file (STOR without REST)."
 	case errors.Is(err, errBadRestart):
 		return 554, "Invalid REST offset: it must equal the size already stored (see SIZE)."
+	case errors.Is(err, errBadName):
+		// RFC 959 §4.2.2: 553 Requested action not taken. File name not allowed.
+		return 553, "File name not allowed: names must be UTF-8 without control characters."
 	case errors.Is(err, errIsDir):
 		return 550, "Is a directory."
 	case errors.Is(err, errNotDir):

@@ -43,6 +43,7 @@ type session struct {
 	busy     bool      // a command or a transfer is running
 	draining bool      // Shutdown was called: close once quiet
 	quiet    time.Time // since when no command or transfer has run
+	start    time.Time // accepted: the login deadline counts from here
 	xfer     *transfer
 
 	// Command goroutine state.
@@ -79,6 +80,7 @@ func newSession(srv *Server, c net.Conn) *session {
 		ctx:       ctx,
 		cancel:    cancel,
 		quiet:     time.Now(),
+		start:     time.Now(),
 		cwd:       "/",
 		mlstFacts: allFacts,
 		hashAlgo:  HashSHA256,
@@ -123,7 +125,7 @@ func (s *session) serve() {
 	defer s.end()
 	s.log.Debug("session start")
 	s.reply(220, s.srv.Welcome)
-	for {
+	for first := true; ; first = false {
 		line, err := s.readCommand()
 		var ne net.Error
 		switch {
@@ -137,6 +139,10 @@ func (s *session) serve() {
 			continue
 		case err != nil:
 			s.readFailed(err)
+			return
+		}
+		if first && line == "" && s.proxyV2Follows() {
+			s.refuseProxy(2)
 			return
 		}
 		verb, arg := splitCommand(line)
@@ -158,7 +164,9 @@ func (s *session) serve() {
 		}
 		s.begin()
 		quit := s.dispatch(verb, arg)
-		s.finish()
+		// Before login, NOOP is no sign of life: it would keep a slot that
+		// never logs in from ever idling out.
+		s.finish(verb != "NOOP" || s.acct != nil)
 		if quit {
 			return
 		}
@@ -173,12 +181,15 @@ func (s *session) begin() {
 }
 
 // finish ends a command; a transfer it started keeps the session busy.
-func (s *session) finish() {
+// active: the command counts as activity for the idle timer.
+func (s *session) finish(active bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.xfer == nil {
 		s.busy = false
-		s.quiet = time.Now()
+		if active {
+			s.quiet = time.Now()
+		}
 	}
 }
 
@@ -203,6 +214,9 @@ func (s *session) armRead() {
 		d = s.quiet.Add(s.srv.DrainQuiet)
 	default:
 		d = s.quiet.Add(s.srv.IdleTimeout)
+	}
+	if login := s.start.Add(s.srv.LoginTimeout); s.acct == nil && !d.IsZero() && login.Before(d) {
+		d = login
 	}
 	_ = s.conn.SetReadDeadline(d)
 }
@@ -230,6 +244,12 @@ func (s *session) timedOut() bool {
 	case draining && s.between() && idle >= s.srv.DrainQuiet:
 		s.log.Info("closing session: server shutting down")
 		s.reply(421, "Server shutting down; closing control connection.")
+		return true
+	case s.acct == nil && time.Since(s.start) >= s.srv.LoginTimeout:
+		// A hard deadline from connect to login: whatever it sends, a
+		// client that does not log in gives its slot back.
+		s.log.Info("login timeout", "after", time.Since(s.start).Round(time.Millisecond).String())
+		s.reply(421, "Login timeout: closing control connection.")
 		return true
 	case idle >= s.srv.IdleTimeout:
 		s.log.Info("idle timeout")
@@ -292,14 +312,37 @@ func splitCommand(line string) (verb, arg string) {
 	return strings.ToUpper(verb), arg
 }
 
+// proxyV2Sig is the PROXY protocol v2 signature (haproxy's proxy-protocol
+// spec §2.2). Its first two bytes end an empty command line; the rest is
+// what follows them.
+const proxyV2Sig = "\r\n\r\n\x00\r\nQUIT\n"
+
+// proxyV2Follows reports whether the bytes after a first, empty line are
+// the rest of a PROXY v2 signature. It only looks at what the first read
+// brought (a header comes in one segment); it never waits for more, so a
+// client that sends a bare CRLF is not held up. The NUL byte can start no
+// command, so three bytes are enough.
+func (s *session) proxyV2Follows() bool {
+	rest := proxyV2Sig[2:]
+	b, _ := s.r.Peek(min(s.r.Buffered(), len(rest)))
+	return len(b) >= 3 && rest[:len(b)] == string(b)
+}
+
+// refuseProxy ends a session that sent a PROXY header (v1 as a command
+// line, v2 as its binary signature) though it did not come from an
+// address in proxy_protocol.trusted: a spoofing attempt. Without this, v2's
+// bytes would be read as commands and its embedded QUIT end the session
+// quietly.
+func (s *session) refuseProxy(version int) {
+	s.srv.refused.Warn(s.log, s.client.String(), "refused PROXY header from an untrusted address", "version", version)
+	s.reply(421, "PROXY header not accepted from your address.")
+	s.conn.Close()
+}
+
 func (s *session) dispatch(verb, arg string) (quit bool) {
 	c, ok := s.srv.cmds[verb]
 	if verb == "PROXY" {
-		// A PROXY header from an address not in proxy_protocol.trusted
-		// reaches us as a command line: a spoofing attempt.
-		s.log.Warn("refused PROXY header from an untrusted address")
-		s.reply(421, "PROXY header not accepted from your address.")
-		s.conn.Close()
+		s.refuseProxy(1)
 		return true
 	}
 	if !ok {
@@ -318,6 +361,8 @@ func (s *session) dispatch(verb, arg string) (quit bool) {
 		s.reply(501, "Syntax error in parameters or arguments.")
 	case c.write && s.acct.ReadOnly:
 		s.reply(550, "Permission denied: read-only account.")
+	case c.name && !validName(arg):
+		s.replyError(errBadName, verb)
 	default:
 		if verb != "RNFR" {
 			// RNTO must follow RNFR directly (RFC 959 §4.1.3).

@@ -1,0 +1,56 @@
+package ftp
+
+import (
+	"context"
+	"time"
+)
+
+// Password checks are expensive by design (bcrypt, so that an unknown user
+// costs what a known one does). Three bounds keep them from taking the CPU
+// away from everyone else:
+//
+//   - at most MaxPasswordChecks run at once in the process; a PASS waits
+//     for a turn at most LoginCheckWait, then gets 421;
+//   - LoginFailuresPerIP per client (an IPv6 client per /64), across the
+//     cluster with Shared;
+//   - LoginFailuresGlobal per minute in the process: beyond it, a client
+//     that already failed within the minute is refused with 421 before its
+//     password is checked, while a client with no recent failure is still
+//     checked — a flood from many addresses slows, a real user gets in.
+
+// acquireCheck waits for a password check turn; ok false when none came
+// within LoginCheckWait or ctx ended. release must be called after.
+func (s *Server) acquireCheck(ctx context.Context) (release func(), ok bool) {
+	t := time.NewTimer(s.LoginCheckWait)
+	defer t.Stop()
+	select {
+	case s.checks <- struct{}{}:
+		return func() { <-s.checks }, true
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	return nil, false
+}
+
+// globalFailure records a failed login in the process-wide window.
+func (s *Server) globalFailure(now time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if now.Sub(s.globalFails.start) >= time.Minute {
+		s.globalFails.start, s.globalFails.count = now, 0
+	}
+	s.globalFails.count++
+}
+
+// floodRefused reports whether a PASS from sess is refused before its
+// check: the process saw LoginFailuresGlobal failures this minute and
+// sess's client is one of those that failed.
+func (s *Server) floodRefused(sess *session, now time.Time) bool {
+	if s.LoginFailuresGlobal <= 0 {
+		return false
+	}
+	s.mu.Lock()
+	hot := now.Sub(s.globalFails.start) < time.Minute && s.globalFails.count >= s.LoginFailuresGlobal
+	s.mu.Unlock()
+	return hot && (sess.failures > 0 || s.fails.recent(clientKey(sess.client), now))
+}
