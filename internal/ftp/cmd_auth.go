@@ -32,21 +32,23 @@ func (s *session) cmdPASS(arg string) {
 	}
 	user := s.user
 	s.user = ""
+	// The refusals below come in floods: one line per client and reason
+	// per interval (LogLimiter), not one each.
 	if s.srv.loginBlocked(s) {
-		s.log.Warn("login refused: too many failed logins from this address", "user", user)
+		s.srv.refused.Warn(s.log, clientKey(s.client).String(), "login refused: too many failed logins from this address", "user", user)
 		s.reply(421, "Too many failed logins from your address; try again later.")
 		s.conn.Close()
 		return
 	}
 	if s.srv.floodRefused(s, time.Now()) {
-		s.log.Warn("login refused: too many failed logins on this server; this address failed already", "user", user)
+		s.srv.refused.Warn(s.log, clientKey(s.client).String(), "login refused: too many failed logins on this server; this address failed already", "user", user)
 		s.reply(421, "Too many failed logins; try again later.")
 		s.conn.Close()
 		return
 	}
-	release, ok := s.srv.acquireCheck(s.ctx)
+	release, ok := s.srv.acquireCheck(s.ctx, s.srv.fresh(s, time.Now()))
 	if !ok {
-		s.log.Warn("login refused: no password check turn in time", "user", user, "wait", s.srv.LoginCheckWait.String())
+		s.srv.refused.Warn(s.log, clientKey(s.client).String(), "login refused: no password check turn in time", "user", user, "wait", s.srv.LoginCheckWait.String())
 		s.reply(421, "Server busy checking logins; try again later.")
 		s.conn.Close()
 		return

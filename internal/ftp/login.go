@@ -10,7 +10,11 @@ import (
 // away from everyone else:
 //
 //   - at most MaxPasswordChecks run at once in the process; a PASS waits
-//     for a turn at most LoginCheckWait, then gets 421;
+//     for a turn at most LoginCheckWait, then gets 421. As many turns
+//     again are kept for fresh clients (no failed login from their address
+//     in the current minute, none in the session): a flood of wrong
+//     passwords queues for its own turns and a real user does not wait
+//     behind it (measured in docs/security.md: 4.7 s without, see there);
 //   - LoginFailuresPerIP per client (an IPv6 client per /64), across the
 //     cluster with Shared;
 //   - LoginFailuresGlobal per minute in the process: beyond it, a client
@@ -19,17 +23,36 @@ import (
 //     checked — a flood from many addresses slows, a real user gets in.
 
 // acquireCheck waits for a password check turn; ok false when none came
-// within LoginCheckWait or ctx ended. release must be called after.
-func (s *Server) acquireCheck(ctx context.Context) (release func(), ok bool) {
+// within LoginCheckWait or ctx ended. release must be called after. A
+// fresh client takes a shared turn if one is free, else the first of
+// either kind.
+func (s *Server) acquireCheck(ctx context.Context, fresh bool) (release func(), ok bool) {
+	shared := func() { <-s.checks }
+	select {
+	case s.checks <- struct{}{}:
+		return shared, true
+	default:
+	}
+	var freshTurn chan struct{} // nil: never ready
+	if fresh {
+		freshTurn = s.freshChecks
+	}
 	t := time.NewTimer(s.LoginCheckWait)
 	defer t.Stop()
 	select {
 	case s.checks <- struct{}{}:
-		return func() { <-s.checks }, true
+		return shared, true
+	case freshTurn <- struct{}{}:
+		return func() { <-s.freshChecks }, true
 	case <-t.C:
 	case <-ctx.Done():
 	}
 	return nil, false
+}
+
+// fresh reports whether sess's client failed no login this minute.
+func (s *Server) fresh(sess *session, now time.Time) bool {
+	return sess.failures == 0 && !s.fails.recent(clientKey(sess.client), now)
 }
 
 // globalFailure records a failed login in the process-wide window.

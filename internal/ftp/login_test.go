@@ -64,8 +64,9 @@ func (g *gatedUsers) Login(ctx context.Context, r ftp.LoginRequest) (*ftp.Accoun
 	return g.Users.Login(ctx, r)
 }
 
-// Password checks run at most MaxPasswordChecks at once; a PASS that gets
-// no turn within LoginCheckWait is answered 421 instead of waiting.
+// Password checks run at most MaxPasswordChecks at once, plus as many for
+// clients with no failed login; a PASS that gets no turn within
+// LoginCheckWait is answered 421 instead of waiting.
 func TestPasswordChecksBounded(t *testing.T) {
 	fsys := ftptest.NewMemFS()
 	g := &gatedUsers{gate: make(chan struct{}), Users: ftptest.Users{Passwords: map[string]string{"alice": "secret"},
@@ -74,20 +75,42 @@ func TestPasswordChecksBounded(t *testing.T) {
 		s.MaxPasswordChecks = 1
 		s.LoginCheckWait = 300 * time.Millisecond
 	})
+	waitChecks := func(n int) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for g.active() != n && time.Now().Before(deadline) {
+			time.Sleep(5 * time.Millisecond)
+		}
+		if g.active() != n {
+			t.Fatalf("%d password checks running, want %d", g.active(), n)
+		}
+	}
+	// 127.0.0.3 fails once: from now on it is no fresh client.
+	suspect := dialRaw(t, srv.Addr, "127.0.0.3")
+	suspect.cmd(331, "USER alice")
+	suspect.send("PASS wrong")
+	g.gate <- struct{}{}
+	suspect.expect(530)
+
 	a := dialRaw(t, srv.Addr, "127.0.0.1")
 	a.cmd(331, "USER alice")
-	a.send("PASS secret") // holds the only turn
+	a.send("PASS secret") // the shared turn
+	waitChecks(1)
+	suspect.cmd(331, "USER alice")
+	suspect.cmd(421, "PASS secret") // no turn for it in time
 	b := dialRaw(t, srv.Addr, "127.0.0.2")
 	b.cmd(331, "USER alice")
-	deadline := time.Now().Add(5 * time.Second)
-	for g.active() == 0 && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
-	}
-	b.cmd(421, "PASS secret")
+	b.send("PASS secret") // a fresh client: the kept turn
+	waitChecks(2)
+	c := dialRaw(t, srv.Addr, "127.0.0.4")
+	c.cmd(331, "USER alice")
+	c.cmd(421, "PASS secret") // every turn taken
+	g.gate <- struct{}{}
 	g.gate <- struct{}{}
 	a.expect(230)
-	if g.max != 1 {
-		t.Fatalf("%d password checks ran at once, want 1", g.max)
+	b.expect(230)
+	if g.max != 2 {
+		t.Fatalf("%d password checks ran at once, want 2", g.max)
 	}
 }
 

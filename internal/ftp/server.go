@@ -87,7 +87,8 @@ type Server struct {
 	// limit.
 	LoginFailuresGlobal int
 	// MaxPasswordChecks bounds the password checks (bcrypt) running at
-	// once; default GOMAXPROCS/2, at least 1. A PASS waits LoginCheckWait (default 5s)
+	// once, and as many again for clients with no failed login (login.go);
+	// default GOMAXPROCS/2, at least 1. A PASS waits LoginCheckWait (default 5s)
 	// for a turn, then gets 421.
 	MaxPasswordChecks int
 	LoginCheckWait    time.Duration
@@ -108,6 +109,8 @@ type Server struct {
 	fails    loginThrottle
 	refused  LogLimiter    // lines about refused connections
 	checks   chan struct{} // password check turns (login.go)
+	// freshChecks: the turns kept for clients with no failed login.
+	freshChecks chan struct{}
 	// globalFails counts failed logins in the process's current minute.
 	globalFails struct {
 		start time.Time
@@ -164,6 +167,7 @@ func (s *Server) init() {
 			s.MaxPasswordChecks = max(1, runtime.GOMAXPROCS(0)/2)
 		}
 		s.checks = make(chan struct{}, s.MaxPasswordChecks)
+		s.freshChecks = make(chan struct{}, s.MaxPasswordChecks)
 		if s.LoginCheckWait <= 0 {
 			s.LoginCheckWait = 5 * time.Second
 		}
