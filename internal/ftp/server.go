@@ -333,7 +333,8 @@ func (s *Server) connect(c net.Conn, implicitTLS bool, sl *slot) *session {
 		}
 	}
 	if implicitTLS {
-		if !s.beginPending(sl) {
+		// A health check (no client key) is not capped per IP.
+		if !sess.health && !s.beginPending(sl) {
 			s.refusedLog("refused connection: too many TLS handshakes pending", c, false, 0, "")
 			c.Close()
 			return nil
