@@ -46,7 +46,9 @@ func (s *session) cmdPASS(arg string) {
 		s.conn.Close()
 		return
 	}
-	release, ok := s.srv.acquireCheck(s.ctx, s.srv.fresh(s, time.Now()))
+	fresh := s.srv.beginCheck(s, time.Now())
+	defer s.srv.endCheck(s)
+	release, ok := s.srv.acquireCheck(s.ctx, fresh)
 	if !ok {
 		s.srv.refused.Warn(s.log, clientKey(s.client).String(), "login refused: no password check turn in time", "user", user, "wait", s.srv.LoginCheckWait.String())
 		s.reply(421, "Server busy checking logins; try again later.")

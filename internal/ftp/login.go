@@ -12,7 +12,8 @@ import (
 //   - at most MaxPasswordChecks run at once in the process; a PASS waits
 //     for a turn at most LoginCheckWait, then gets 421. As many turns
 //     again are kept for fresh clients (no failed login from their address
-//     in the current minute, none in the session): a flood of wrong
+//     in the current minute, none in the session, no other check of its
+//     under way): a flood of wrong
 //     passwords queues for its own turns and a real user does not wait
 //     behind it (measured in docs/security.md: 4.7 s without, see there);
 //   - LoginFailuresPerIP per client (an IPv6 client per /64), across the
@@ -50,9 +51,28 @@ func (s *Server) acquireCheck(ctx context.Context, fresh bool) (release func(), 
 	return nil, false
 }
 
-// fresh reports whether sess's client failed no login this minute.
-func (s *Server) fresh(sess *session, now time.Time) bool {
-	return sess.failures == 0 && !s.fails.recent(clientKey(sess.client), now)
+// beginCheck counts a password check from sess's client, waiting or
+// running, and reports whether the client is fresh: no failed login this
+// minute, none in the session, and no other check of its under way (so
+// that one address gets one fresh attempt at a time, however many
+// sessions it opens). endCheck must follow.
+func (s *Server) beginCheck(sess *session, now time.Time) (fresh bool) {
+	key := clientKey(sess.client)
+	fresh = sess.failures == 0 && !s.fails.recent(key, now)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	fresh = fresh && s.checking[key] == 0
+	s.checking[key]++
+	return fresh
+}
+
+func (s *Server) endCheck(sess *session) {
+	key := clientKey(sess.client)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.checking[key]--; s.checking[key] <= 0 {
+		delete(s.checking, key)
+	}
 }
 
 // globalFailure records a failed login in the process-wide window.

@@ -65,7 +65,8 @@ func (g *gatedUsers) Login(ctx context.Context, r ftp.LoginRequest) (*ftp.Accoun
 }
 
 // Password checks run at most MaxPasswordChecks at once, plus as many for
-// clients with no failed login; a PASS that gets no turn within
+// fresh clients (no failed login, no other check under way from their
+// address); a PASS that gets no turn within
 // LoginCheckWait is answered 421 instead of waiting.
 func TestPasswordChecksBounded(t *testing.T) {
 	fsys := ftptest.NewMemFS()
@@ -96,6 +97,9 @@ func TestPasswordChecksBounded(t *testing.T) {
 	a.cmd(331, "USER alice")
 	a.send("PASS secret") // the shared turn
 	waitChecks(1)
+	a2 := dialRaw(t, srv.Addr, "127.0.0.1")
+	a2.cmd(331, "USER alice")
+	a2.cmd(421, "PASS secret") // its address has a check under way: not fresh
 	suspect.cmd(331, "USER alice")
 	suspect.cmd(421, "PASS secret") // no turn for it in time
 	b := dialRaw(t, srv.Addr, "127.0.0.2")

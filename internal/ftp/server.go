@@ -111,6 +111,7 @@ type Server struct {
 	checks   chan struct{} // password check turns (login.go)
 	// freshChecks: the turns kept for clients with no failed login.
 	freshChecks chan struct{}
+	checking    map[netip.Addr]int // password checks waiting or running, by clientKey
 	// globalFails counts failed logins in the process's current minute.
 	globalFails struct {
 		start time.Time
@@ -132,6 +133,7 @@ func (s *Server) init() {
 		s.sessions = map[*session]struct{}{}
 		s.perIP = map[netip.Addr]int{}
 		s.pending = map[netip.Addr]int{}
+		s.checking = map[netip.Addr]int{}
 		s.fails = loginThrottle{limit: s.LoginFailuresPerIP, window: time.Minute, seen: map[netip.Addr]*failWindow{}}
 		s.bufs.New = func() any { b := make([]byte, 256<<10); return &b }
 		if s.Logger == nil {
