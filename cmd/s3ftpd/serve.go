@@ -122,7 +122,8 @@ func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) err
 	trusted, _ := config.ParseCIDRs(cfg.ProxyProtocol.Trusted) // validated
 	trustLB, _ := config.ParseCIDRs(cfg.Passive.TrustLBCIDRs)
 	wrap := func(l net.Listener) net.Listener {
-		return proxy.Wrap(l, proxy.Options{Trusted: trusted, Required: cfg.ProxyProtocol.Required, Logger: log})
+		return proxy.Wrap(l, proxy.Options{Trusted: trusted, Required: cfg.ProxyProtocol.Required,
+			HeaderTimeout: cfg.Timeouts.Handshake, Logger: log})
 	}
 	ln, err := ftp.Listen(ctx, cfg.Listen, cfg.Timeouts.Keepalive)
 	if err != nil {
@@ -153,6 +154,11 @@ func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) err
 		MaxSessionsPerUser: cfg.Limits.MaxSessionsPerUser,
 		Bandwidth:          bandwidth(cfg.Limits.Bandwidth),
 		Observer:           append(observers, metrics),
+		LoginTimeout:       cfg.Timeouts.Login,
+		HandshakeTimeout:   cfg.Timeouts.Handshake,
+		MaxPendingPerIP:    cfg.Limits.MaxHandshakesPerIP,
+		// LoginFailuresGlobal: named _total in the config (per process).
+		LoginFailuresGlobal: cfg.Limits.LoginFailuresTotal,
 	}
 	if cnode != nil {
 		cnode.attach(pool, srv)

@@ -37,6 +37,9 @@ type Registry struct {
 	rmu     sync.Mutex
 	relays  map[net.Conn]struct{} // relays in flight, both roles
 	closing bool
+	// refused rate-limits the refused-connection lines per source: a
+	// peer retrying fast must not flood the log.
+	refused ftp.LogLimiter
 }
 
 type endpoint struct {

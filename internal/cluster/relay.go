@@ -180,14 +180,14 @@ func (r *Registry) takeRelayed(c net.Conn) bool {
 		err = errReplay
 	}
 	if err != nil {
-		log.Warn("refused relay connection", "reason", err)
+		r.refused.Warn(log, ftp.AddrIP(c.RemoteAddr()).String()+" "+err.Error(), "refused relay connection", "reason", err)
 		r.pool.Refused("relay_not_authentic")
 		return false
 	}
 	ep := endpoint{h.client.Addr().Unmap(), h.port}
 	log = log.With("client", ep.client.String(), "port", ep.port)
 	if tok := r.token(ep); tok == "" || !hmac.Equal([]byte(tok), []byte(h.token)) {
-		log.Warn("refused relayed data connection: no matching PASV pending on this node")
+		r.refused.Warn(log, ep.client.String(), "refused relayed data connection: no matching PASV pending on this node")
 		return false
 	}
 	if _, err := c.Write([]byte{0}); err != nil {
@@ -235,7 +235,7 @@ func (r *Registry) forward(port int, c net.Conn) {
 		c.Close()
 		return
 	case !ok:
-		log.Warn("refused data connection: no PASV pending for that address on this port on any node")
+		r.refused.Warn(log, client.String(), "refused data connection: no PASV pending for that address on this port on any node")
 		r.pool.Refused("no_pasv")
 		c.Close()
 		return

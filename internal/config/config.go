@@ -83,6 +83,12 @@ type Timeouts struct {
 	TransferStall time.Duration `yaml:"transfer_stall"`
 	// LoginFailDelay is waited before answering a failed login.
 	LoginFailDelay time.Duration `yaml:"login_fail_delay"`
+	// Login is the most time from connect to a successful login, whatever
+	// the client sends meanwhile (421 then close).
+	Login time.Duration `yaml:"login"`
+	// Handshake bounds a control connection's TLS handshake (implicit
+	// FTPS, AUTH TLS) and the wait for a trusted LB's PROXY header.
+	Handshake time.Duration `yaml:"handshake"`
 	// Keepalive is the TCP keepalive idle time on control connections;
 	// it must stay below AWS NLB's 350s idle timeout.
 	Keepalive time.Duration `yaml:"keepalive"`
@@ -184,6 +190,8 @@ func Default() Config {
 			DataAccept:     30 * time.Second,
 			TransferStall:  2 * time.Minute,
 			LoginFailDelay: time.Second,
+			Login:          time.Minute,
+			Handshake:      10 * time.Second,
 			Keepalive:      60 * time.Second,
 		},
 		Store: Store{
@@ -201,6 +209,8 @@ func Default() Config {
 			MaxSessions:        10000,
 			MaxSessionsPerIP:   100,
 			LoginFailuresPerIP: 20,
+			MaxHandshakesPerIP: 8,
+			LoginFailuresTotal: 300,
 		},
 		DrainTimeout: 30 * time.Second,
 		TLS:          TLS{Control: "optional", Data: "optional", RequireSessionReuse: true},

@@ -321,7 +321,7 @@ timeouts:
 `)
 	want := Timeouts{
 		Idle: 90 * time.Minute, DataAccept: 45 * time.Second, TransferStall: 5 * time.Minute,
-		LoginFailDelay: 0, Keepalive: 349 * time.Second,
+		LoginFailDelay: 0, Keepalive: 349 * time.Second, Login: time.Minute, Handshake: 10 * time.Second,
 	}
 	if c.Timeouts != want {
 		t.Errorf("Timeouts = %+v, want %+v", c.Timeouts, want)
@@ -332,6 +332,28 @@ timeouts:
 	wantField(t, errs, "timeouts.data_accept", `"soon"`)
 	wantField(t, errs, "timeouts.keepalive", "350s")
 	wantField(t, errs, "timeouts.transfer_stall", "want a duration")
+}
+
+// The admission keys: defaults, values, and each mistake named.
+func TestAdmissionLimits(t *testing.T) {
+	c := mustParse(t, `
+timeouts:
+  login: 30s
+  handshake: 3s
+limits:
+  max_handshakes_per_ip: 4
+  login_failures_total: 50
+`)
+	if c.Timeouts.Login != 30*time.Second || c.Timeouts.Handshake != 3*time.Second ||
+		c.Limits.MaxHandshakesPerIP != 4 || c.Limits.LoginFailuresTotal != 50 {
+		t.Errorf("got %+v %+v", c.Timeouts, c.Limits)
+	}
+	_, err := Parse([]byte("timeouts:\n  login: 0s\n  handshake: -1s\nlimits:\n  max_handshakes_per_ip: 0\n  login_failures_total: -1\n"))
+	errs := fieldErrors(t, err)
+	wantField(t, errs, "timeouts.login", "above zero")
+	wantField(t, errs, "timeouts.handshake", "above zero")
+	wantField(t, errs, "limits.max_handshakes_per_ip", "above zero")
+	wantField(t, errs, "limits.login_failures_total", "negative")
 }
 
 func TestPorts(t *testing.T) {

@@ -50,6 +50,14 @@ type Limits struct {
 	MaxSessionsPerUser int `yaml:"max_sessions_per_user"`
 	// Bandwidth defaults of every user.
 	Bandwidth Bandwidth `yaml:"bandwidth"`
+	// MaxHandshakesPerIP bounds the implicit-FTPS TLS handshakes running
+	// at once for one client IP.
+	MaxHandshakesPerIP int `yaml:"max_handshakes_per_ip"`
+	// LoginFailuresTotal failed logins within a minute in the process make
+	// clients that failed in that minute wait it out (421, no password
+	// check); clients with no failure are still checked (0: no limit).
+	LoginFailuresTotal int `yaml:"login_failures_total"`
+	// Every per-IP limit counts an IPv6 client per /64.
 }
 
 func (b Bandwidth) negative() bool {
@@ -137,9 +145,13 @@ func (v *validator) lb(c *Config) {
 		"limits.max_sessions_per_ip":   c.Limits.MaxSessionsPerIP,
 		"limits.login_failures_per_ip": c.Limits.LoginFailuresPerIP,
 		"limits.max_sessions_per_user": c.Limits.MaxSessionsPerUser,
+		"limits.login_failures_total":  c.Limits.LoginFailuresTotal,
 	} {
 		if n < 0 {
 			v.add(f, "must not be negative (0 means no limit)")
 		}
+	}
+	if c.Limits.MaxHandshakesPerIP <= 0 {
+		v.add("limits.max_handshakes_per_ip", "%d: must be above zero", c.Limits.MaxHandshakesPerIP)
 	}
 }

@@ -106,6 +106,8 @@ func (v *validator) timeouts(t Timeouts) {
 		{"timeouts.data_accept", t.DataAccept},
 		{"timeouts.transfer_stall", t.TransferStall},
 		{"timeouts.keepalive", t.Keepalive},
+		{"timeouts.login", t.Login},
+		{"timeouts.handshake", t.Handshake},
 	}
 	for _, p := range positive {
 		if p.d <= 0 {

@@ -32,15 +32,33 @@ func (s *session) cmdPASS(arg string) {
 	}
 	user := s.user
 	s.user = ""
+	// The refusals below come in floods: one line per client and reason
+	// per interval (LogLimiter), not one each.
 	if s.srv.loginBlocked(s) {
-		s.log.Warn("login refused: too many failed logins from this address", "user", user)
+		s.srv.refused.Warn(s.log, clientKey(s.client).String(), "login refused: too many failed logins from this address", "user", user)
 		s.reply(421, "Too many failed logins from your address; try again later.")
 		s.conn.Close()
 		return
 	}
+	if s.srv.floodRefused(s, time.Now()) {
+		s.srv.refused.Warn(s.log, clientKey(s.client).String(), "login refused: too many failed logins on this server; this address failed already", "user", user)
+		s.reply(421, "Too many failed logins; try again later.")
+		s.conn.Close()
+		return
+	}
+	fresh := s.srv.beginCheck(s, time.Now())
+	defer s.srv.endCheck(s)
+	release, ok := s.srv.acquireCheck(s.ctx, fresh)
+	if !ok {
+		s.srv.refused.Warn(s.log, clientKey(s.client).String(), "login refused: no password check turn in time", "user", user, "wait", s.srv.LoginCheckWait.String())
+		s.reply(421, "Server busy checking logins; try again later.")
+		s.conn.Close()
+		return
+	}
 	acct, err := s.srv.Auth.Login(s.ctx, LoginRequest{User: user, Password: arg, Client: s.client, TLS: s.tlsControl})
+	release()
 	if errors.Is(err, ErrAddressNotAllowed) {
-		s.log.Warn("login refused: address not allowed", "user", user)
+		s.srv.refused.Warn(s.log, clientKey(s.client).String(), "login refused: address not allowed", "user", user)
 		s.reply(530, "Login not allowed from your address.")
 		return
 	}

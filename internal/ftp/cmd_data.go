@@ -127,8 +127,9 @@ func (s *session) cmdEPRT(arg string) {
 	s.setActive("EPRT", netip.AddrPortFrom(ip, uint16(port)))
 }
 
-// setActive checks an active-mode address: only the client's own IP, and
-// no privileged port (RFC 2577 §3: no FTP bounce).
+// setActive checks an active-mode address: only the client's own IP, no
+// privileged port (RFC 2577 §3: no FTP bounce), and never one of this
+// server's own addresses (ownAddress).
 func (s *session) setActive(verb string, ap netip.AddrPort) {
 	s.closePassive()
 	s.active = netip.AddrPort{}
@@ -142,6 +143,9 @@ func (s *session) setActive(verb string, ap netip.AddrPort) {
 		s.reply(501, "Data connections go only to your own address.")
 	case ap.Port() < 1024:
 		s.reply(501, "Refusing a privileged port.")
+	case s.ownAddress(ap.Addr().Unmap()):
+		s.log.Warn("refused active address: it is one of this server's own", "verb", verb, "addr", ap.String())
+		s.reply(501, "Active mode to this server's own address is refused; use PASV or EPSV.")
 	default:
 		s.active = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 		s.reply(200, verb+" command successful. Consider using EPSV.")

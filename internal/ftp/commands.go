@@ -7,6 +7,9 @@ type command struct {
 	login bool // needs a logged-in user (else 530)
 	arg   bool // needs an argument (else 501)
 	write bool // changes storage (read-only accounts get 550)
+	// name: the argument is (or holds) a path name, checked by validName
+	// (else 553).
+	name bool
 	// conn: the handler reads the control connection itself (the TLS
 	// handshake of AUTH), so it is not watched while it runs.
 	conn bool
@@ -38,33 +41,33 @@ func commandTable() map[string]command {
 		"ALLO": {run: h((*session).cmdALLO), login: true},
 		// Directories and files (cmd_dir.go).
 		"PWD":  {run: h((*session).cmdPWD), login: true},
-		"CWD":  {run: h((*session).cmdCWD), login: true},
+		"CWD":  {run: h((*session).cmdCWD), login: true, name: true},
 		"CDUP": {run: h((*session).cmdCDUP), login: true},
-		"MKD":  {run: h((*session).cmdMKD), login: true, arg: true, write: true},
-		"RMD":  {run: h((*session).cmdRMD), login: true, arg: true, write: true},
-		"DELE": {run: h((*session).cmdDELE), login: true, arg: true, write: true},
-		"RNFR": {run: h((*session).cmdRNFR), login: true, arg: true, write: true},
-		"RNTO": {run: h((*session).cmdRNTO), login: true, arg: true, write: true},
-		"SIZE": {run: h((*session).cmdSIZE), login: true, arg: true},
-		"MDTM": {run: h((*session).cmdMDTM), login: true, arg: true},
-		"MLST": {run: h((*session).cmdMLST), login: true},
+		"MKD":  {run: h((*session).cmdMKD), login: true, arg: true, write: true, name: true},
+		"RMD":  {run: h((*session).cmdRMD), login: true, arg: true, write: true, name: true},
+		"DELE": {run: h((*session).cmdDELE), login: true, arg: true, write: true, name: true},
+		"RNFR": {run: h((*session).cmdRNFR), login: true, arg: true, write: true, name: true},
+		"RNTO": {run: h((*session).cmdRNTO), login: true, arg: true, write: true, name: true},
+		"SIZE": {run: h((*session).cmdSIZE), login: true, arg: true, name: true},
+		"MDTM": {run: h((*session).cmdMDTM), login: true, arg: true, name: true},
+		"MLST": {run: h((*session).cmdMLST), login: true, name: true},
 		// Listings (cmd_list.go).
-		"LIST": {run: h((*session).cmdLIST), login: true},
-		"NLST": {run: h((*session).cmdNLST), login: true},
-		"MLSD": {run: h((*session).cmdMLSD), login: true},
+		"LIST": {run: h((*session).cmdLIST), login: true, name: true},
+		"NLST": {run: h((*session).cmdNLST), login: true, name: true},
+		"MLSD": {run: h((*session).cmdMLSD), login: true, name: true},
 		// Transfers (cmd_transfer.go).
-		"RETR": {run: h((*session).cmdRETR), login: true, arg: true},
-		"STOR": {run: h((*session).cmdSTOR), login: true, arg: true, write: true},
-		"STOU": {run: h((*session).cmdSTOU), login: true, write: true},
+		"RETR": {run: h((*session).cmdRETR), login: true, arg: true, name: true},
+		"STOR": {run: h((*session).cmdSTOR), login: true, arg: true, write: true, name: true},
+		"STOU": {run: h((*session).cmdSTOU), login: true, write: true, name: true},
 		"REST": {run: h((*session).cmdREST), login: true, arg: true},
-		"APPE": {run: h((*session).cmdAPPE), login: true, arg: true, write: true},
+		"APPE": {run: h((*session).cmdAPPE), login: true, arg: true, write: true, name: true},
 		// Checksums and times (cmd_hash.go).
-		"HASH":    {run: h((*session).cmdHASH), login: true, arg: true},
-		"XCRC":    {run: h(xhash(HashCRC32)), login: true, arg: true},
-		"XMD5":    {run: h(xhash(HashMD5)), login: true, arg: true},
-		"XSHA1":   {run: h(xhash(HashSHA1)), login: true, arg: true},
-		"XSHA256": {run: h(xhash(HashSHA256)), login: true, arg: true},
-		"MFMT":    {run: h((*session).cmdMFMT), login: true, arg: true, write: true},
+		"HASH":    {run: h((*session).cmdHASH), login: true, arg: true, name: true},
+		"XCRC":    {run: h(xhash(HashCRC32)), login: true, arg: true, name: true},
+		"XMD5":    {run: h(xhash(HashMD5)), login: true, arg: true, name: true},
+		"XSHA1":   {run: h(xhash(HashSHA1)), login: true, arg: true, name: true},
+		"XSHA256": {run: h(xhash(HashSHA256)), login: true, arg: true, name: true},
+		"MFMT":    {run: h((*session).cmdMFMT), login: true, arg: true, write: true, name: true},
 		"ABOR":    {run: h((*session).cmdABOR), login: true},
 		// Security (tls.go, RFC 4217).
 		"AUTH": {run: h((*session).cmdAUTH), arg: true, conn: true},

@@ -50,6 +50,7 @@ type PortPool struct {
 	OnRefused func(reason string)
 	Logger    *slog.Logger
 
+	refused LogLimiter // one line per source per interval (a peer may retry fast)
 	mu      sync.Mutex
 	ports   map[int]*poolPort
 	next    int
@@ -197,7 +198,7 @@ func (p *PortPool) deliver(port int, pp *poolPort, c net.Conn) {
 		p.Logger.Info("data connection from a trusted load balancer given to the only session waiting",
 			"port", port, "lb", src.String(), "client", r.client.String())
 	case r == nil:
-		p.Logger.Warn("refused data connection: no PASV pending for that address on this port",
+		p.refused.Warn(p.Logger, src.String(), "refused data connection: no PASV pending for that address on this port",
 			"port", port, "from", src.String(), "waiting", waiting)
 		p.Refused("no_pasv")
 		c.Close()

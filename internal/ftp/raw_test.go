@@ -165,24 +165,31 @@ func TestRawReplies(t *testing.T) {
 	r.cmd(221, "QUIT")
 }
 
+// Active mode goes only to the client's own address. The client here is
+// a real remote one as a trusted LB states it (PROXY header, source
+// 127.0.0.7): a plain loopback client would be this server itself
+// (TestActiveModeToOwnAddressRefused).
 func TestActiveModeOnlyToClient(t *testing.T) {
 	srv := startWith(t, memBackend, nil)
-	r := dialRaw(t, srv.Addr, "127.0.0.1")
+	addr := serveOn(t, srv.Server, false, trustLoopbackLB)
+	r := connectRaw(t, addr, "127.0.0.1")
+	fmt.Fprintf(r.conn, "PROXY TCP4 127.0.0.7 127.0.0.1 4000 21\r\n")
+	r.expect(220)
 	r.login()
 	r.cmd(501, "PORT 127,0,0,2,200,10") // another host: FTP bounce
 	r.cmd(501, "EPRT |1|127.0.0.3|5000|")
-	r.cmd(501, "PORT 127,0,0,1,0,21") // privileged port
-	r.cmd(501, "EPRT |2|127.0.0.1|5000|")
+	r.cmd(501, "PORT 127,0,0,7,0,21") // privileged port
+	r.cmd(501, "EPRT |2|127.0.0.7|5000|")
 	r.cmd(522, "EPRT |3|x|5000|")
 
-	// A real active transfer to our own address.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	// A real active transfer to the client's address.
+	ln, err := net.Listen("tcp", "127.0.0.7:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ln.Close()
 	port := ln.Addr().(*net.TCPAddr).Port
-	r.cmd(200, "EPRT |1|127.0.0.1|%d|", port)
+	r.cmd(200, "EPRT |1|127.0.0.7|%d|", port)
 	r.send("STOR active.txt")
 	c, err := ln.Accept()
 	if err != nil {
@@ -198,6 +205,25 @@ func TestActiveModeOnlyToClient(t *testing.T) {
 	r2 := dialRaw(t, off.Addr, "")
 	r2.login()
 	r2.cmd(502, "PORT 127,0,0,1,200,10")
+}
+
+// A client whose address is one of ours (loopback here: a LB on this host
+// without PROXY, a local proxy) gets no active data connection: it would
+// make the server connect to itself, e.g. send file bytes into the
+// embedded S3 port.
+func TestActiveModeToOwnAddressRefused(t *testing.T) {
+	srv := startWith(t, memBackend, nil)
+	r := dialRaw(t, srv.Addr, "127.0.0.1")
+	r.login()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	port := ln.Addr().(*net.TCPAddr).Port
+	r.cmd(501, "EPRT |1|127.0.0.1|%d|", port)
+	r.cmd(501, "PORT 127,0,0,1,%d,%d", port>>8, port&0xff)
+	r.cmd(425, "STOR x") // nothing was set up
 }
 
 func TestPassiveRefusesOtherAddress(t *testing.T) {

@@ -91,6 +91,9 @@ func replyFor(err error) (int, string) {
 		return 554, "Invalid REST offset: it must equal the size already stored (see SIZE)."
 	case errors.Is(err, errNoParent):
 		return 553, "No such directory to store the file in."
+	case errors.Is(err, errBadName):
+		// RFC 959 §4.2.2: 553 Requested action not taken. File name not allowed.
+		return 553, "File name not allowed: names must be UTF-8 without control characters."
 	case errors.Is(err, errIsDir):
 		return 550, "Is a directory."
 	case errors.Is(err, errNotDir):

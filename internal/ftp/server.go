@@ -13,6 +13,7 @@ import (
 	"maps"
 	"net"
 	"net/netip"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -36,7 +37,10 @@ type Server struct {
 	// client that reached us at local. Nil: local itself.
 	PassiveIP func(client, local netip.Addr) (netip.Addr, error)
 
-	IdleTimeout     time.Duration // idle control connection; default 5m
+	IdleTimeout time.Duration // idle control connection; default 5m
+	// LoginTimeout is the most time from connect to a successful login,
+	// whatever the client sends meanwhile; default 60s.
+	LoginTimeout    time.Duration
 	DataTimeout     time.Duration // waiting for a data connection; default 30s
 	StallTimeout    time.Duration // no byte moved on a data connection; default 2m
 	LoginFailDelay  time.Duration // pause before a 530; default 1s
@@ -60,11 +64,34 @@ type Server struct {
 	// connection's TLS session (vsftpd's require_ssl_reuse).
 	TLSRequireReuse bool
 
-	MaxSessions      int // control connections at once; 0: no limit
-	MaxSessionsPerIP int // control connections per real client IP; 0: no limit
-	// LoginFailuresPerIP failed logins from one IP within a minute make
+	// MaxSessions counts control connections at once, from the moment they
+	// are accepted (a PROXY header or TLS handshake still to come counts);
+	// 0: no limit.
+	MaxSessions int
+	// MaxSessionsPerIP counts control connections per real client IP (an
+	// IPv6 client per /64); 0: no limit.
+	MaxSessionsPerIP int
+	// MaxPendingPerIP bounds the TLS handshakes of implicit FTPS running
+	// at once for one client IP (/64); default 8.
+	MaxPendingPerIP int
+	// HandshakeTimeout bounds a control connection's TLS handshake
+	// (implicit FTPS, AUTH TLS) and the wait for a trusted LB's PROXY
+	// header; default 10s.
+	HandshakeTimeout time.Duration
+	// LoginFailuresPerIP failed logins from one IP (/64) within a minute make
 	// that IP's further attempts wait out the minute (421); 0: no limit.
 	LoginFailuresPerIP int
+	// LoginFailuresGlobal failed logins within a minute in the process make
+	// clients that failed in that minute wait it out (421) before their
+	// password is checked; clients with no failure are still checked. 0: no
+	// limit.
+	LoginFailuresGlobal int
+	// MaxPasswordChecks bounds the password checks (bcrypt) running at
+	// once, and as many again for clients with no failed login (login.go);
+	// default GOMAXPROCS/2, at least 1. A PASS waits LoginCheckWait (default 5s)
+	// for a turn, then gets 421.
+	MaxPasswordChecks int
+	LoginCheckWait    time.Duration
 	// Shared counts MaxSessionsPerIP and LoginFailuresPerIP across
 	// processes (a cluster); nil: this process alone.
 	Shared SharedCounts
@@ -85,12 +112,24 @@ type Server struct {
 	conns    map[net.Conn]struct{} // accepted, until their goroutine ends (trackConn)
 	sessions map[*session]struct{} // admitted
 	wg       sync.WaitGroup        // one per entry of conns
-	perIP    map[netip.Addr]int
+	slots    int                   // connections counted against MaxSessions (slot)
+	perIP    map[netip.Addr]int    // by clientKey
+	pending  map[netip.Addr]int    // TLS handshakes running, by clientKey
 	fails    loginThrottle
 	userSess userSessions
 	buckets  userBuckets
-	closing  atomic.Bool
-	nextID   atomic.Uint64
+	refused  LogLimiter    // lines about refused connections
+	checks   chan struct{} // password check turns (login.go)
+	// freshChecks: the turns kept for clients with no failed login.
+	freshChecks chan struct{}
+	checking    map[netip.Addr]int // password checks waiting or running, by clientKey
+	// globalFails counts failed logins in the process's current minute.
+	globalFails struct {
+		start time.Time
+		count int
+	}
+	closing atomic.Bool
+	nextID  atomic.Uint64
 	// bufs holds *[]byte for RETR copies. 256 KiB: in the harness RETR went
 	// from 0.52 to 0.61 of a direct GET over 128 KiB (1 MiB: 0.62, at four
 	// times the memory per download).
@@ -104,6 +143,8 @@ func (s *Server) init() {
 		s.conns = map[net.Conn]struct{}{}
 		s.sessions = map[*session]struct{}{}
 		s.perIP = map[netip.Addr]int{}
+		s.pending = map[netip.Addr]int{}
+		s.checking = map[netip.Addr]int{}
 		s.fails = loginThrottle{limit: s.LoginFailuresPerIP, window: time.Minute, seen: map[netip.Addr]*failWindow{}}
 		s.bufs.New = func() any { b := make([]byte, 256<<10); return &b }
 		if s.Logger == nil {
@@ -111,6 +152,9 @@ func (s *Server) init() {
 		}
 		if s.IdleTimeout <= 0 {
 			s.IdleTimeout = 5 * time.Minute
+		}
+		if s.LoginTimeout <= 0 {
+			s.LoginTimeout = time.Minute
 		}
 		if s.DataTimeout <= 0 {
 			s.DataTimeout = 30 * time.Second
@@ -122,6 +166,23 @@ func (s *Server) init() {
 			s.LoginFailDelay = 0
 		} else if s.LoginFailDelay == 0 {
 			s.LoginFailDelay = time.Second
+		}
+		if s.HandshakeTimeout <= 0 {
+			s.HandshakeTimeout = 10 * time.Second
+		}
+		if s.MaxPendingPerIP <= 0 {
+			s.MaxPendingPerIP = 8
+		}
+		if s.MaxPasswordChecks <= 0 {
+			// Half the CPUs at most: the other half stays for transfers
+			// and for everything else a flood of wrong passwords would
+			// starve.
+			s.MaxPasswordChecks = max(1, runtime.GOMAXPROCS(0)/2)
+		}
+		s.checks = make(chan struct{}, s.MaxPasswordChecks)
+		s.freshChecks = make(chan struct{}, s.MaxPasswordChecks)
+		if s.LoginCheckWait <= 0 {
+			s.LoginCheckWait = 5 * time.Second
 		}
 		if s.DrainQuiet <= 0 {
 			s.DrainQuiet = 2 * time.Second
@@ -229,28 +290,17 @@ func (s *Server) startSession(c net.Conn, implicitTLS bool) {
 	}
 	go func() {
 		defer s.trackConn(c, false)
-		if h, ok := c.(handshaker); ok {
-			if err := h.Handshake(); err != nil {
-				c.Close()
-				return
-			}
-		}
-		keepUrgentInline(c)
-		sess := newSession(s, c)
-		if hc, ok := c.(healthChecker); ok && hc.HealthCheck() {
-			sess.health = true
-		}
-		if implicitTLS {
-			if !sess.startTLS() {
-				return
-			}
-			sess.pbsz, sess.protP = true, true // implicit FTPS protects data by default
-		}
-		if code, text, ok := s.admit(sess); !ok {
-			sess.refuse(code, text)
+		var sl slot
+		defer s.uncount(&sl, true)
+		sess := s.connect(c, implicitTLS, &sl)
+		if sess == nil {
 			return
 		}
-		defer s.release(sess)
+		if !s.register(sess) {
+			sess.refuse(421, "Service not available, server shutting down.")
+			return
+		}
+		defer s.unregister(sess)
 		if !s.admitShared(sess) {
 			sess.refuse(421, "Too many connections from your address; try again later.")
 			return
@@ -258,6 +308,59 @@ func (s *Server) startSession(c net.Conn, implicitTLS bool) {
 		defer s.releaseShared(sess)
 		sess.serve()
 	}()
+}
+
+// connect takes c from Accept to the greeting: it counts c in the session
+// limits before reading anything from it, reads its PROXY header, counts
+// it under its real client and runs the implicit TLS handshake. Nil: c was
+// refused or failed and is closed.
+func (s *Server) connect(c net.Conn, implicitTLS bool, sl *slot) *session {
+	h, viaLB := c.(handshaker)
+	var key netip.Addr
+	if !viaLB {
+		key = clientKey(AddrIP(c.RemoteAddr())) // a PROXY conn's RemoteAddr would read the header
+	}
+	if code, text, ok := s.admitConn(sl, key); !ok {
+		s.refusedLog("refused connection", c, viaLB, code, text)
+		s.refuseConn(c, implicitTLS, code, text)
+		return nil
+	}
+	if viaLB {
+		_ = c.SetDeadline(time.Now().Add(s.HandshakeTimeout))
+		err := h.Handshake()
+		_ = c.SetDeadline(time.Time{})
+		if err != nil {
+			c.Close()
+			return nil
+		}
+	}
+	keepUrgentInline(c)
+	sess := newSession(s, c)
+	if hc, ok := c.(healthChecker); ok && hc.HealthCheck() {
+		sess.health = true
+		s.uncount(sl, false) // a LB's health check counts globally only
+	} else if viaLB {
+		if code, text, ok := s.admitIP(sl, clientKey(sess.client)); !ok {
+			s.refusedLog("refused connection", c, false, code, text)
+			s.refuseConn(c, implicitTLS, code, text)
+			return nil
+		}
+	}
+	if implicitTLS {
+		// A health check (no client key) is not capped per IP.
+		if !sess.health && !s.beginPending(sl) {
+			s.refusedLog("refused connection: too many TLS handshakes pending", c, false, 0, "")
+			c.Close()
+			return nil
+		}
+		ok := sess.startTLS()
+		s.endPending(sl)
+		if !ok {
+			return nil
+		}
+		sess.pbsz, sess.protP = true, true // implicit FTPS protects data by default
+	}
+	return sess
 }
 
 // trackConn adds or removes an accepted connection, as net/http's
@@ -279,37 +382,22 @@ func (s *Server) trackConn(c net.Conn, add bool) bool {
 	return true
 }
 
-// admit registers a session unless the server is closing or a session
-// limit is reached (RFC 959 §5.4: 421 before the greeting).
-func (s *Server) admit(sess *session) (int, string, bool) {
+// register adds an admitted session to those Shutdown drains; false when
+// the server is closing.
+func (s *Server) register(sess *session) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	switch {
-	case s.closing.Load():
-		return 421, "Service not available, server shutting down.", false
-	case s.MaxSessions > 0 && len(s.sessions) >= s.MaxSessions:
-		sess.log.Warn("refused session: max_sessions reached", "limit", s.MaxSessions)
-		return 421, "Too many users; try again later.", false
-	case !sess.health && s.MaxSessionsPerIP > 0 && s.perIP[sess.client] >= s.MaxSessionsPerIP:
-		sess.log.Warn("refused session: max_sessions_per_ip reached", "limit", s.MaxSessionsPerIP)
-		return 421, "Too many connections from your address; try again later.", false
+	if s.closing.Load() {
+		return false
 	}
 	s.sessions[sess] = struct{}{}
-	if !sess.health {
-		s.perIP[sess.client]++
-	}
-	return 0, "", true
+	return true
 }
 
-func (s *Server) release(sess *session) {
+func (s *Server) unregister(sess *session) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.sessions, sess)
-	if !sess.health {
-		if s.perIP[sess.client]--; s.perIP[sess.client] <= 0 {
-			delete(s.perIP, sess.client)
-		}
-	}
 }
 
 // Shutdown stops accepting connections and lets every session finish what

@@ -45,6 +45,7 @@ type session struct {
 	busy     bool      // a command or a transfer is running
 	draining bool      // Shutdown was called: close once quiet
 	quiet    time.Time // since when no command or transfer has run
+	start    time.Time // accepted: the login deadline counts from here
 	xfer     *transfer
 	shown    shown        // for Server.Snapshot
 	lastCode atomic.Int32 // of the last reply sent
@@ -85,6 +86,7 @@ func newSession(srv *Server, c net.Conn) *session {
 		ctx:       ctx,
 		cancel:    cancel,
 		quiet:     time.Now(),
+		start:     time.Now(),
 		cwd:       "/",
 		mlstFacts: allFacts,
 		hashAlgo:  HashSHA256,
@@ -134,7 +136,7 @@ func (s *session) serve() {
 		s.log.Info("connect", "local", s.local.String(), "tls", s.tlsControl)
 	}
 	s.reply(220, s.srv.Welcome)
-	for {
+	for first := true; ; first = false {
 		line, err := s.readCommand()
 		var ne net.Error
 		switch {
@@ -148,6 +150,10 @@ func (s *session) serve() {
 			continue
 		case err != nil:
 			s.readFailed(err)
+			return
+		}
+		if first && line == "" && s.proxyV2Follows() {
+			s.refuseProxy(2)
 			return
 		}
 		verb, arg := splitCommand(line)
@@ -169,7 +175,9 @@ func (s *session) serve() {
 		}
 		s.begin(verb)
 		quit := s.dispatch(verb, arg)
-		s.finish()
+		// Before login, NOOP is no sign of life: it would keep a slot that
+		// never logs in from ever idling out.
+		s.finish(verb != "NOOP" || s.acct != nil)
 		if !s.started { // a transfer reports its command when it ends
 			if _, known := s.srv.cmds[verb]; !known {
 				verb = "UNKNOWN" // metrics have no label per made-up verb
@@ -192,13 +200,16 @@ func (s *session) begin(verb string) {
 }
 
 // finish ends a command; a transfer it started keeps the session busy.
-func (s *session) finish() {
+// active: the command counts as activity for the idle timer.
+func (s *session) finish(active bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.shown.command = ""
 	if s.xfer == nil {
 		s.busy = false
-		s.quiet = time.Now()
+		if active {
+			s.quiet = time.Now()
+		}
 	}
 }
 
@@ -223,6 +234,9 @@ func (s *session) armRead() {
 		d = s.quiet.Add(s.srv.DrainQuiet)
 	default:
 		d = s.quiet.Add(s.srv.IdleTimeout)
+	}
+	if login := s.start.Add(s.srv.LoginTimeout); s.acct == nil && !d.IsZero() && login.Before(d) {
+		d = login
 	}
 	_ = s.conn.SetReadDeadline(d)
 }
@@ -250,6 +264,12 @@ func (s *session) timedOut() bool {
 	case draining && s.between() && idle >= s.srv.DrainQuiet:
 		s.log.Info("closing session: server shutting down")
 		s.reply(421, "Server shutting down; closing control connection.")
+		return true
+	case s.acct == nil && time.Since(s.start) >= s.srv.LoginTimeout:
+		// A hard deadline from connect to login: whatever it sends, a
+		// client that does not log in gives its slot back.
+		s.log.Info("login timeout", "after", time.Since(s.start).Round(time.Millisecond).String())
+		s.reply(421, "Login timeout: closing control connection.")
 		return true
 	case idle >= s.srv.IdleTimeout:
 		s.log.Info("idle timeout")
@@ -317,14 +337,37 @@ func splitCommand(line string) (verb, arg string) {
 	return strings.ToUpper(verb), arg
 }
 
+// proxyV2Sig is the PROXY protocol v2 signature (haproxy's proxy-protocol
+// spec §2.2). Its first two bytes end an empty command line; the rest is
+// what follows them.
+const proxyV2Sig = "\r\n\r\n\x00\r\nQUIT\n"
+
+// proxyV2Follows reports whether the bytes after a first, empty line are
+// the rest of a PROXY v2 signature. It only looks at what the first read
+// brought (a header comes in one segment); it never waits for more, so a
+// client that sends a bare CRLF is not held up. The NUL byte can start no
+// command, so three bytes are enough.
+func (s *session) proxyV2Follows() bool {
+	rest := proxyV2Sig[2:]
+	b, _ := s.r.Peek(min(s.r.Buffered(), len(rest)))
+	return len(b) >= 3 && rest[:len(b)] == string(b)
+}
+
+// refuseProxy ends a session that sent a PROXY header (v1 as a command
+// line, v2 as its binary signature) though it did not come from an
+// address in proxy_protocol.trusted: a spoofing attempt. Without this, v2's
+// bytes would be read as commands and its embedded QUIT end the session
+// quietly.
+func (s *session) refuseProxy(version int) {
+	s.srv.refused.Warn(s.log, s.client.String(), "refused PROXY header from an untrusted address", "version", version)
+	s.reply(421, "PROXY header not accepted from your address.")
+	s.conn.Close()
+}
+
 func (s *session) dispatch(verb, arg string) (quit bool) {
 	c, ok := s.srv.cmds[verb]
 	if verb == "PROXY" {
-		// A PROXY header from an address not in proxy_protocol.trusted
-		// reaches us as a command line: a spoofing attempt.
-		s.log.Warn("refused PROXY header from an untrusted address")
-		s.reply(421, "PROXY header not accepted from your address.")
-		s.conn.Close()
+		s.refuseProxy(1)
 		return true
 	}
 	if !ok {
@@ -344,6 +387,8 @@ func (s *session) dispatch(verb, arg string) (quit bool) {
 	case c.write && s.acct.ReadOnly:
 		s.reply(550, "Permission denied: read-only account.")
 		s.audit(verb, arg, "")
+	case c.name && !validName(arg):
+		s.replyError(errBadName, verb)
 	case s.acct != nil && !s.permitted(verb, arg):
 	default:
 		from := s.renameFrom

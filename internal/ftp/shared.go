@@ -6,7 +6,8 @@ import (
 	"time"
 )
 
-// SharedCounts keeps the per-IP counts of the session limits across every
+// SharedCounts keeps the per-IP counts (keyed by clientKey: an IPv6
+// client by the first address of its /64) of the session limits across every
 // process that serves the same users (a cluster), so that a client spread
 // over N nodes by a round-robin load balancer gets no more sessions or
 // login attempts than against one. Nil: each Server counts on its own.
@@ -35,7 +36,7 @@ func (s *Server) admitShared(sess *session) bool {
 	}
 	ctx, cancel := context.WithTimeout(sess.ctx, sharedTimeout)
 	defer cancel()
-	n, err := s.Shared.AddSession(ctx, sess.client, 1)
+	n, err := s.Shared.AddSession(ctx, clientKey(sess.client), 1)
 	if err != nil {
 		sess.log.Warn("shared session count unavailable; counting this node only", "err", err)
 		return true
@@ -56,7 +57,7 @@ func (s *Server) releaseShared(sess *session) {
 	sess.sharedCounted = false
 	ctx, cancel := context.WithTimeout(context.Background(), sharedTimeout)
 	defer cancel()
-	if _, err := s.Shared.AddSession(ctx, sess.client, -1); err != nil {
+	if _, err := s.Shared.AddSession(ctx, clientKey(sess.client), -1); err != nil {
 		sess.log.Warn("shared session count unavailable", "err", err)
 	}
 }
@@ -67,22 +68,23 @@ func (s *Server) loginBlocked(sess *session) bool {
 	if s.Shared != nil && s.LoginFailuresPerIP > 0 {
 		ctx, cancel := context.WithTimeout(sess.ctx, sharedTimeout)
 		defer cancel()
-		n, err := s.Shared.LoginFailures(ctx, sess.client, false)
+		n, err := s.Shared.LoginFailures(ctx, clientKey(sess.client), false)
 		if err == nil {
 			return n >= s.LoginFailuresPerIP
 		}
 		sess.log.Warn("shared login failure count unavailable; counting this node only", "err", err)
 	}
-	return s.fails.blocked(sess.client, time.Now())
+	return s.fails.blocked(clientKey(sess.client), time.Now())
 }
 
 // loginFailed counts one failed login from the session's IP.
 func (s *Server) loginFailed(sess *session) {
-	s.fails.failed(sess.client, time.Now())
+	s.fails.failed(clientKey(sess.client), time.Now())
+	s.globalFailure(time.Now())
 	if s.Shared != nil && s.LoginFailuresPerIP > 0 {
 		ctx, cancel := context.WithTimeout(sess.ctx, sharedTimeout)
 		defer cancel()
-		if _, err := s.Shared.LoginFailures(ctx, sess.client, true); err != nil {
+		if _, err := s.Shared.LoginFailures(ctx, clientKey(sess.client), true); err != nil {
 			sess.log.Warn("shared login failure count unavailable", "err", err)
 		}
 	}

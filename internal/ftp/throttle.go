@@ -6,7 +6,7 @@ import (
 	"time"
 )
 
-// loginThrottle counts failed logins per client IP in fixed windows; an IP
+// loginThrottle counts failed logins per client (clientKey) in fixed windows; an IP
 // that reached the limit is refused until its window ends. Memory stays
 // bounded: expired windows are dropped when the map grows.
 type loginThrottle struct {
@@ -37,9 +37,6 @@ func (t *loginThrottle) blocked(ip netip.Addr, now time.Time) bool {
 
 // failed records one failed login from ip.
 func (t *loginThrottle) failed(ip netip.Addr, now time.Time) {
-	if t.limit <= 0 {
-		return
-	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if len(t.seen) >= throttlePruneAt {
@@ -55,4 +52,13 @@ func (t *loginThrottle) failed(ip netip.Addr, now time.Time) {
 		t.seen[ip] = w
 	}
 	w.count++
+}
+
+// recent reports whether ip failed within the current window (whatever
+// the limit).
+func (t *loginThrottle) recent(ip netip.Addr, now time.Time) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	w := t.seen[ip]
+	return w != nil && now.Sub(w.start) < t.window && w.count > 0
 }

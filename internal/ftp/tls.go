@@ -85,7 +85,7 @@ func (s *session) cmdAUTH(arg string) {
 // to it; false (and the connection closed) if it fails.
 func (s *session) startTLS() bool {
 	tc := tls.Server(s.conn, s.sessionTLS())
-	ctx, cancel := context.WithTimeout(s.ctx, s.srv.DataTimeout)
+	ctx, cancel := context.WithTimeout(s.ctx, s.srv.HandshakeTimeout)
 	defer cancel()
 	if err := tc.HandshakeContext(ctx); err != nil {
 		s.log.Info("control TLS handshake failed", "err", err)

@@ -51,7 +51,8 @@ func Wrap(l net.Listener, o Options) net.Listener {
 
 type listener struct {
 	net.Listener
-	o Options
+	o       Options
+	refused ftp.LogLimiter // refused-connection lines, per source
 }
 
 func (l *listener) trusted(ip netip.Addr) bool {
@@ -75,7 +76,7 @@ func (l *listener) Accept() (net.Conn, error) {
 		src := ftp.AddrIP(c.RemoteAddr())
 		if !l.trusted(src) {
 			if l.o.Required {
-				l.o.Logger.Warn("refused connection: not from a trusted load balancer (proxy_protocol.required)", "from", src.String())
+				l.refused.Warn(l.o.Logger, src.String(), "refused connection: not from a trusted load balancer (proxy_protocol.required)", "from", src.String())
 				c.Close()
 				continue
 			}
@@ -86,7 +87,7 @@ func (l *listener) Accept() (net.Conn, error) {
 			policy, wait = proxyproto.REQUIRE, l.o.HeaderTimeout
 		}
 		pc := proxyproto.NewConn(c, proxyproto.WithPolicy(policy), proxyproto.SetReadHeaderTimeout(wait))
-		return &Conn{Conn: pc, peer: src, log: l.o.Logger}, nil
+		return &Conn{Conn: pc, peer: src, log: l.o.Logger, refused: &l.refused}, nil
 	}
 }
 
@@ -95,18 +96,30 @@ func (l *listener) Accept() (net.Conn, error) {
 // (the address the client dialled).
 type Conn struct {
 	*proxyproto.Conn
-	peer netip.Addr
-	log  *slog.Logger
+	peer    netip.Addr
+	log     *slog.Logger
+	refused *ftp.LogLimiter
 }
 
 // Handshake reads the PROXY header (a zero-length read runs the header
 // detection and returns its error).
 func (c *Conn) Handshake() error {
 	if _, err := c.Conn.Read(nil); err != nil {
-		c.log.Warn("refused connection: bad or missing PROXY header", "lb", c.peer.String(), "err", err)
+		c.refused.Warn(c.log, c.peer.String(), "refused connection: bad or missing PROXY header", "lb", c.peer.String(), "err", err)
 		return err
 	}
 	return nil
+}
+
+// Peer is the load balancer's address (RemoteAddr is the header's source,
+// and reads the header to know it).
+func (c *Conn) Peer() netip.Addr { return c.peer }
+
+// Proxied reports whether RemoteAddr came from a header (a client the LB
+// accepted), not from the LB's own address.
+func (c *Conn) Proxied() bool {
+	h := c.ProxyHeader()
+	return h != nil && !h.Command.IsLocal()
 }
 
 // HealthCheck reports a PROXY v2 LOCAL command: the LB checking health,

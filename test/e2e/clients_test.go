@@ -38,10 +38,15 @@ func TestCurl(t *testing.T) {
 	if got, _ := os.ReadFile(out); !bytes.Equal(got, data) {
 		t.Fatalf("curl download differs: %d bytes, want %d", len(got), len(data))
 	}
-	// Active mode (PORT/EPRT) with curl's -P.
-	mustRun(t, time.Minute, nil, curl, append(auth, "-P", "127.0.0.1", "-o", out, base+"dir/sub/up.bin")...)
-	if got, _ := os.ReadFile(out); !bytes.Equal(got, data) {
-		t.Fatal("curl active-mode download differs")
+	// Active mode (PORT/EPRT, curl's -P) to a client on this host is
+	// refused: the client's address is one of the server's own, so the
+	// data connection would go to us (TestHAProxyClients has active mode
+	// for a client the LB vouches for).
+	if out, err := run(t, time.Minute, nil, curl, append(auth, "-P", "127.0.0.1", "-o", out, base+"dir/sub/up.bin")...); err == nil {
+		t.Fatalf("curl active mode to the server's own address worked:\n%s", out)
+	}
+	if !strings.Contains(n.out.String(), "refused active address: it is one of this server's own") {
+		t.Fatalf("no log line for the refused active address:\n%s", n.out.String())
 	}
 	// Resume a download (REST).
 	partial := filepath.Join(dir, "partial.bin")

@@ -109,8 +109,15 @@ func TestHAProxyClients(t *testing.T) {
 			t.Fatalf("curl %v through HAProxy: content differs", mode)
 		}
 	}
+	// Active mode (curl -P): the client address comes from HAProxy's PROXY
+	// header, a real client, so the data connection goes to it.
+	out := filepath.Join(dir, "active.bin")
+	mustRun(t, time.Minute, nil, curl, append(auth, "-P", "127.0.0.5", "-o", out, base+"lb.bin")...)
+	if got, _ := os.ReadFile(out); !bytes.Equal(got, data) {
+		t.Fatal("curl active mode through HAProxy: content differs")
+	}
 	// lftp (PASV by default when EPSV is off).
-	out := mustRun(t, time.Minute, nil, lftp, "-c", strings.Join([]string{
+	out = mustRun(t, time.Minute, nil, lftp, "-c", strings.Join([]string{
 		"set net:max-retries 1", "set net:timeout 20", "set cmd:fail-exit yes", "set ftp:prefer-epsv no",
 		"set net:socket-bind-ipv4 127.0.0.6",
 		"open -u demo,demo ftp://" + l.Ctrl, "get lb.bin -o " + filepath.Join(dir, "lftp.bin"), "cls -l"}, "; "))
