@@ -501,3 +501,20 @@ func TestLogHandler(t *testing.T) {
 		t.Errorf("text handler wrote %q", b.String())
 	}
 }
+
+// store.s3.stall_timeout: a default that fails a store that stopped
+// answering within a minute, a YAML duration, and no value that would cut
+// a busy store's ordinary pauses.
+func TestStallTimeout(t *testing.T) {
+	if got := Default().Store.S3.StallTimeout; got != 60*time.Second {
+		t.Errorf("default stall_timeout = %v, want 60s", got)
+	}
+	c := mustParse(t, "store:\n  s3:\n    stall_timeout: 2m\n")
+	if c.Store.S3.StallTimeout != 2*time.Minute {
+		t.Errorf("stall_timeout = %v, want 2m", c.Store.S3.StallTimeout)
+	}
+	for _, bad := range []string{"0s", "500ms", "-1s"} {
+		_, err := Parse([]byte("store:\n  s3:\n    stall_timeout: " + bad + "\n"))
+		wantField(t, fieldErrors(t, err), "store.s3.stall_timeout", "at least 1s")
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
@@ -28,6 +29,10 @@ type ClientOptions struct {
 	// SDK default chain (environment, shared profile, web identity/IRSA,
 	// ECS/EC2 instance roles).
 	AccessKey, SecretKey string
+	// StallTimeout cancels a request to S3 that made no progress (no
+	// byte sent or received, no answer) for this long; see stall.go.
+	// Zero means DefaultStallTimeout.
+	StallTimeout time.Duration
 }
 
 // fallbackRegion signs requests to custom endpoints when no region is known.
@@ -75,7 +80,11 @@ func NewClient(ctx context.Context, o ClientOptions) (*s3.Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("s3fs: load AWS configuration: %w", err)
 	}
-	cfg.HTTPClient = ownHTTPClient(cfg.HTTPClient)
+	stall := o.StallTimeout
+	if stall <= 0 {
+		stall = DefaultStallTimeout
+	}
+	cfg.HTTPClient = ownHTTPClient(cfg.HTTPClient, stall)
 	if cfg.Region == "" {
 		if o.Endpoint == "" {
 			return nil, errors.New("s3fs: no region configured (set the region or AWS_REGION)")
@@ -88,6 +97,7 @@ func NewClient(ctx context.Context, o ClientOptions) (*s3.Client, error) {
 		}
 		so.UsePathStyle = o.PathStyle
 		so.DisableLogOutputChecksumValidationSkipped = true
+		so.Retryer = withoutStallRetry(so.Retryer)
 	}), nil
 }
 
@@ -109,7 +119,8 @@ const maxIdleConnsPerHost = 128
 // for idle keep-alive connections when it shuts down, up to 10 s, so they
 // must be closed first (CloseIdleConnections). Redirects are handled as the
 // SDK does: only 307/308 are followed, other 3xx answers go back to the SDK.
-func ownHTTPClient(c aws.HTTPClient) aws.HTTPClient {
+// Every request is watched for progress (stall.go).
+func ownHTTPClient(c aws.HTTPClient, stall time.Duration) aws.HTTPClient {
 	bc, ok := c.(*awshttp.BuildableClient)
 	if !ok {
 		return c
@@ -118,7 +129,7 @@ func ownHTTPClient(c aws.HTTPClient) aws.HTTPClient {
 	tr.MaxIdleConns = max(tr.MaxIdleConns, maxIdleConnsPerHost)
 	tr.MaxIdleConnsPerHost = maxIdleConnsPerHost
 	return &http.Client{
-		Transport: tr,
+		Transport: &stallTransport{next: tr, timeout: stall},
 		Timeout:   bc.GetTimeout(),
 		CheckRedirect: func(req *http.Request, via []*http.Request) error {
 			if req.Response != nil && (req.Response.StatusCode == http.StatusTemporaryRedirect ||
