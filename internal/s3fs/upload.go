@@ -432,6 +432,7 @@ func (u *upload) Abort(ctx context.Context) error {
 func isPermanent(err error) bool {
 	switch classify(err) {
 	case fs.ErrExist, fs.ErrInvalid, fs.ErrPermission, ftp.ErrTooLarge,
+		ftp.ErrStorageRefused, ftp.ErrNameNotAllowed,
 		// The object the upload builds on was replaced: its bytes
 		// belong to no file any more.
 		ftp.ErrChanged:
