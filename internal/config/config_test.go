@@ -149,7 +149,7 @@ log:
 	want.Store.S3 = S3{
 		Bucket: "my-bucket", Prefix: "ftp/", Region: "eu-west-1", Endpoint: "http://127.0.0.1:9000",
 		PathStyle: true, AccessKey: "AK", SecretKey: "SK",
-		PartSize: 16 * MiB, Concurrency: 8, BufferBudget: GiB,
+		PartSize: 16 * MiB, Concurrency: 8, BufferBudget: GiB, StallTimeout: 60 * time.Second,
 	}
 	want.Users = []User{
 		{Name: "alice", Password: "secret", Home: "/"},
