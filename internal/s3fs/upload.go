@@ -110,6 +110,7 @@ type upload struct {
 	base    int64  // bytes already stored when the upload began
 	appendE string // ETag of the object an append copies (Commit without new bytes changes nothing)
 	partial bool   // continues the partial of key: delete its marker at Commit
+	marked  bool   // wrote key's marker at the start (an APPE, markAppend)
 
 	version string    // metaVersion of the object this upload stores
 	cond    condition // what the object at key must be at Commit (a resumed upload's base)
@@ -492,6 +493,9 @@ func (u *upload) cleanup(ctx context.Context) error {
 		defer cancel()
 		err = mapErr("abort upload", u.name, u.s.abortMultipart(actx, u.key, u.mp.id))
 	}
+	if u.marked {
+		u.s.forgetPartial(ctx, u.key)
+	}
 	u.release()
 	return err
 }
@@ -510,7 +514,7 @@ func (u *upload) finish(state uploadState) {
 		}
 		cancel()
 	}
-	if u.partial {
+	if u.partial || u.marked {
 		u.s.forgetPartial(u.sendCtx, u.key)
 	}
 	u.release()
