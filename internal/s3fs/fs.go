@@ -178,7 +178,7 @@ func (f *fsys) Open(ctx context.Context, name string, offset int64) (io.ReadClos
 	}
 	out, err := f.s.client.GetObject(ctx, in)
 	if err == nil {
-		return out.Body, nil
+		return f.s.resumingBody(ctx, key, offset, out), nil
 	}
 	if offset > 0 && isInvalidRange(err) {
 		// S3 answers 416 for a range starting at the size; resuming a
