@@ -38,7 +38,7 @@ func matrixFaults() []matrixFault {
 		{"503 SlowDown, always", s3faults.Rule{Kind: s3faults.SlowDown}, false},
 		{"500 InternalError, once", s3faults.Rule{Kind: s3faults.InternalError, Times: 1}, true},
 		{"500 InternalError, always", s3faults.Rule{Kind: s3faults.InternalError}, false},
-		{"reset mid-body, once", s3faults.Rule{Kind: s3faults.Reset, Times: 1}, false},
+		{"reset mid-body, once", s3faults.Rule{Kind: s3faults.Reset, Times: 1}, true},
 		{"reset mid-body, always", s3faults.Rule{Kind: s3faults.Reset}, false},
 		{"stall, no response", s3faults.Rule{Kind: s3faults.StallHeaders}, false},
 		{"stall mid-body", s3faults.Rule{Kind: s3faults.StallBody}, false},
