@@ -24,7 +24,7 @@ import (
 // connection or left the socket's send queue (the kernel buffers up to
 // megabytes of a body; where the queue cannot be read, see sendq_*.go,
 // only the first counts), no response header arrived and no byte of the
-// response body was read. Waiting for the response headers after the body is sent counts
+// response body arrived while the caller was reading it. Waiting for the response headers after the body is sent counts
 // as no progress, so a server that takes longer than StallTimeout before
 // answering (a very large server-side copy on a store that sends no early
 // headers) needs a larger value.
@@ -83,7 +83,8 @@ func (t *stallTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, w.err(err)
 	}
 	w.touch() // the headers arrived
-	resp.Body = &watchedReader{rc: resp.Body, w: w, closeStops: true}
+	w.answered.Store(true)
+	resp.Body = &watchedReader{rc: resp.Body, w: w, closeStops: true, counts: &w.reading}
 	return resp, nil
 }
 
@@ -94,6 +95,11 @@ type watch struct {
 	timeout time.Duration
 	start   time.Time
 	moved   atomic.Int64 // when something last moved, as time since start
+	// Once the answer came, only time spent inside a Read of its body is
+	// the store's: a caller that reads slowly (an FTP client that pauses)
+	// is not a stalled store (the transfer's own stall timer is for that).
+	answered atomic.Bool
+	reading  atomic.Int32 // Reads of the response body in progress
 
 	mu     sync.Mutex
 	timer  *time.Timer
@@ -129,6 +135,9 @@ func (w *watch) check() {
 	defer w.mu.Unlock()
 	if w.timer == nil {
 		return
+	}
+	if w.answered.Load() && w.reading.Load() == 0 {
+		w.touch() // nobody waits for the store
 	}
 	if q, ok := sendQueue(w.conn); ok {
 		if w.queued >= 0 && q < w.queued {
@@ -170,9 +179,14 @@ type watchedReader struct {
 	rc         io.ReadCloser
 	w          *watch
 	closeStops bool
+	counts     *atomic.Int32 // Reads in progress, when counted
 }
 
 func (r *watchedReader) Read(p []byte) (int, error) {
+	if r.counts != nil {
+		r.counts.Add(1)
+		defer r.counts.Add(-1)
+	}
 	n, err := r.rc.Read(p)
 	if n > 0 {
 		r.w.touch()

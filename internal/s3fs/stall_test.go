@@ -195,3 +195,31 @@ func TestDownloadContinuesAfterReset(t *testing.T) {
 			len(first)+len(rest), bytes.Equal(append(first, rest...), body))
 	}
 }
+
+// A caller that stops reading a download for longer than the stall timeout
+// (an FTP client that pauses) is not a stalled store: the download goes on
+// when it reads again.
+func TestStallTimeoutIgnoresSlowReader(t *testing.T) {
+	const stall = time.Second
+	e, _ := faultEnv(t, stall, Options{})
+	body := make([]byte, 12<<20)
+	rand.Read(body)
+	e.save("/dl", body)
+	r, err := e.fs.Open(e.ctx, "/dl", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	first := make([]byte, 1<<20)
+	if _, err := io.ReadFull(r, first); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(3 * stall)
+	rest, err := io.ReadAll(r)
+	if err != nil {
+		t.Fatalf("reading on after a pause: %v", err)
+	}
+	if !bytes.Equal(append(first, rest...), body) {
+		t.Fatal("download after a pause differs")
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -120,10 +121,12 @@ func Start(target string) (*Proxy, error) {
 	}
 	p.rp = httputil.NewSingleHostReverseProxy(u)
 	p.rp.Transport = tr
-	p.rp.FlushInterval = -1 // every write reaches the client at once
-	p.rp.ErrorLog = nil
+	p.rp.FlushInterval = -1             // every write reaches the client at once
+	quiet := log.New(io.Discard, "", 0) // cut bodies are the point, not news
+	p.rp.ErrorLog = quiet
 	p.srv = &http.Server{
-		Handler: p,
+		Handler:  p,
+		ErrorLog: quiet,
 		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
 			return context.WithValue(ctx, connKey{}, c)
 		},
