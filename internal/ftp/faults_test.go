@@ -65,6 +65,9 @@ func startFaultyS3(t *testing.T, o s3fs.Options) *faultyS3 {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// What the store honours of conditional requests is probed once, at
+	// the first need; do it now, so that faults hit the commands' requests.
+	store.CheckConditional(ctx)
 	fsys := store.FS("/")
 	users := ftptest.Users{Passwords: map[string]string{"alice": "secret"}, FS: func(string) ftp.FS { return fsys }}
 	srv := ftptest.StartServer(t, users, func(s *ftp.Server) { s.Logger = o.Logger })

@@ -42,6 +42,7 @@ func matrixFaults() []matrixFault {
 		{"reset mid-body, always", s3faults.Rule{Kind: s3faults.Reset}, false},
 		{"stall, no response", s3faults.Rule{Kind: s3faults.StallHeaders}, false},
 		{"stall mid-body", s3faults.Rule{Kind: s3faults.StallBody}, false},
+		{"response lost, once", s3faults.Rule{Kind: s3faults.LoseResponse, Times: 1}, true},
 		{"latency 1 s", s3faults.Rule{Kind: s3faults.Latency, Delay: time.Second}, true},
 	}
 }
@@ -114,7 +115,19 @@ func matrixOps() []matrixOp {
 					t.Errorf("after a failed rename the target has %d bytes (torn)", len(to))
 				}
 			}},
+		{"STOR 12 MiB (completion)", "CompleteMultipartUpload",
+			func(t *testing.T, f *faultyS3) { f.put(t, "big.bin", oldBig) },
+			func(c *client.ServerConn) error { return c.Stor("big.bin", bytes.NewReader(newBig)) },
+			oldOrNew("big.bin", oldBig, newBig)},
 		{"APPE 1 MiB to 6 MiB", "UploadPartCopy",
+			func(t *testing.T, f *faultyS3) { f.put(t, "app.bin", base) },
+			func(c *client.ServerConn) error { return c.Append("app.bin", bytes.NewReader(tail)) },
+			oldOrNew("app.bin", base, append(bytes.Clone(base), tail...))},
+		{"APPE 100 KiB to 1 KiB", "PutObject",
+			func(t *testing.T, f *faultyS3) { f.put(t, "app.bin", oldSmall) },
+			func(c *client.ServerConn) error { return c.Append("app.bin", bytes.NewReader(newSmall)) },
+			oldOrNew("app.bin", oldSmall, append(bytes.Clone(oldSmall), newSmall...))},
+		{"APPE 1 MiB to 6 MiB (completion)", "CompleteMultipartUpload",
 			func(t *testing.T, f *faultyS3) { f.put(t, "app.bin", base) },
 			func(c *client.ServerConn) error { return c.Append("app.bin", bytes.NewReader(tail)) },
 			oldOrNew("app.bin", base, append(bytes.Clone(base), tail...))},

@@ -312,6 +312,11 @@ func (u *upload) Commit(ctx context.Context) error {
 	stop := context.AfterFunc(ctx, u.cancel)
 	defer stop()
 	if err := u.store(ctx); err != nil {
+		if u.landed(ctx, err) {
+			u.mpDone = u.mp != nil
+			u.finish(stateCommitted)
+			return nil
+		}
 		if errors.Is(err, ftp.ErrChanged) {
 			u.s.log.Warn("resumed upload not stored: the object it builds on was replaced meanwhile",
 				"key", u.key, "base_etag", u.baseE, "err", err)
@@ -339,6 +344,27 @@ func (u *upload) store(ctx context.Context) error {
 	}
 	u.mpDone = true
 	return nil
+}
+
+// landed reports whether the commit that failed with err took place after
+// all: its answer was lost (a reset after the store acted) and the SDK's
+// retry then found the state the first attempt had made — a failed
+// If-Match (the object is already ours: ErrChanged, 450 "nothing was
+// changed", and a client that appends again would store its bytes twice)
+// or a completed multipart upload gone. The object at the key carries this
+// upload's random version (metaVersion) only if this upload stored it. A
+// resumed partial's upload was created by an earlier attempt with another
+// version, so there this finds nothing (the error stands).
+func (u *upload) landed(ctx context.Context, err error) bool {
+	if ctx.Err() != nil || (!errors.Is(err, ftp.ErrChanged) && !isNotFound(err)) {
+		return false
+	}
+	h, herr := u.s.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(u.s.bucket), Key: aws.String(u.key)})
+	if herr != nil || objectVersion(h.Metadata) != u.version {
+		return false
+	}
+	u.s.log.Info("upload stored although the store's answer was lost", "key", u.key, "err", err)
+	return true
 }
 
 // putObject stores an upload that fits in its first part. The part stays in

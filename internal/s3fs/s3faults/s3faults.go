@@ -41,6 +41,10 @@ const (
 	// StallBody stops in the middle of the body, as Reset, but holds the
 	// connection open instead of resetting it.
 	StallBody Kind = "stall mid-body"
+	// LoseResponse passes the request on to the store, which carries it
+	// out, and resets the connection instead of answering: the client
+	// cannot tell whether it happened.
+	LoseResponse Kind = "response lost"
 	// Latency waits Rule.Delay, then passes the request on.
 	Latency Kind = "latency"
 	// Error answers Rule.Status with the S3 error code Rule.Code.
@@ -228,6 +232,11 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.midBody(w, r, conn, rule.Kind)
 	case Trickle:
 		p.trickle(w, r, rule.Delay)
+	case LoseResponse:
+		rp := *p.rp
+		rp.ModifyResponse = func(*http.Response) error { return errLost }
+		rp.ErrorHandler = func(http.ResponseWriter, *http.Request, error) { reset(conn) }
+		rp.ServeHTTP(w, r)
 	default:
 		panic(fmt.Sprintf("s3faults: unknown kind %q", rule.Kind))
 	}
@@ -260,10 +269,7 @@ func (p *Proxy) midBody(w http.ResponseWriter, r *http.Request, conn net.Conn, k
 			p.hold(r)
 			return
 		}
-		if tc, ok := conn.(*net.TCPConn); ok {
-			tc.SetLinger(0) // close sends RST
-		}
-		conn.Close()
+		reset(conn)
 	}
 	if r.ContentLength > 0 {
 		io.CopyN(io.Discard, r.Body, r.ContentLength/2)
@@ -323,6 +329,16 @@ func (s *slowReader) Read(b []byte) (int, error) {
 }
 
 func (s *slowReader) Close() error { return s.rc.Close() }
+
+var errLost = fmt.Errorf("s3faults: response dropped")
+
+// reset closes conn with a TCP RST.
+func reset(conn net.Conn) {
+	if tc, ok := conn.(*net.TCPConn); ok {
+		tc.SetLinger(0)
+	}
+	conn.Close()
+}
 
 // cutReader passes left bytes on, then calls cut (once) and fails.
 type cutReader struct {
