@@ -50,6 +50,7 @@ func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) err
 	copts := s3fs.ClientOptions{
 		Region: cfg.Store.S3.Region, Endpoint: cfg.Store.S3.Endpoint, PathStyle: cfg.Store.S3.PathStyle,
 		AccessKey: cfg.Store.S3.AccessKey, SecretKey: cfg.Store.S3.SecretKey,
+		StallTimeout: cfg.Store.S3.StallTimeout,
 	}
 	bucket, prefix := cfg.Store.S3.Bucket, cfg.Store.S3.Prefix
 	if cfg.UseEmbedded() {
@@ -65,7 +66,7 @@ func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) err
 		}
 		defer store.Close()
 		copts = s3fs.ClientOptions{Region: "us-east-1", Endpoint: store.Endpoint(), PathStyle: true,
-			AccessKey: store.AccessKey(), SecretKey: store.SecretKey()}
+			AccessKey: store.AccessKey(), SecretKey: store.SecretKey(), StallTimeout: cfg.Store.S3.StallTimeout}
 		bucket, prefix = store.Bucket(), ""
 		log.Info("embedded S3 store", "endpoint", store.Endpoint(), "bucket", bucket, "dir", e.Dir)
 	}

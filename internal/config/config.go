@@ -132,6 +132,10 @@ type S3 struct {
 	// BufferBudget bounds the memory of all uploads of the process
 	// together; at least two parts.
 	BufferBudget Size `yaml:"buffer_budget"`
+	// StallTimeout fails a request to the store that made no progress (no
+	// byte sent or received, no answer) for this long; a transfer that
+	// keeps moving bytes is never cut. Applies to the embedded store too.
+	StallTimeout time.Duration `yaml:"stall_timeout"`
 	// Object properties of every stored object (storage.go); they apply
 	// to the embedded store too.
 	Object ObjectProps `yaml:"object"`
@@ -200,6 +204,7 @@ func Default() Config {
 				PartSize:     8 * MiB,
 				Concurrency:  4,
 				BufferBudget: 256 * MiB,
+				StallTimeout: 60 * time.Second,
 			},
 		},
 		Uploads: Uploads{Atomic: true, ResumeWindow: 24 * time.Hour},

@@ -149,7 +149,7 @@ log:
 	want.Store.S3 = S3{
 		Bucket: "my-bucket", Prefix: "ftp/", Region: "eu-west-1", Endpoint: "http://127.0.0.1:9000",
 		PathStyle: true, AccessKey: "AK", SecretKey: "SK",
-		PartSize: 16 * MiB, Concurrency: 8, BufferBudget: GiB,
+		PartSize: 16 * MiB, Concurrency: 8, BufferBudget: GiB, StallTimeout: 60 * time.Second,
 	}
 	want.Users = []User{
 		{Name: "alice", Password: "secret", Home: "/"},
@@ -560,4 +560,21 @@ func TestAuthHook(t *testing.T) {
 	wantField(t, errs, "auth.http.url", "http")
 	wantField(t, errs, "auth.http.retries", "0 to 5")
 	wantField(t, errs, "auth.http.header", "together")
+}
+
+// store.s3.stall_timeout: a default that fails a store that stopped
+// answering within a minute, a YAML duration, and no value that would cut
+// a busy store's ordinary pauses.
+func TestStallTimeout(t *testing.T) {
+	if got := Default().Store.S3.StallTimeout; got != 60*time.Second {
+		t.Errorf("default stall_timeout = %v, want 60s", got)
+	}
+	c := mustParse(t, "store:\n  s3:\n    stall_timeout: 2m\n")
+	if c.Store.S3.StallTimeout != 2*time.Minute {
+		t.Errorf("stall_timeout = %v, want 2m", c.Store.S3.StallTimeout)
+	}
+	for _, bad := range []string{"0s", "500ms", "-1s"} {
+		_, err := Parse([]byte("store:\n  s3:\n    stall_timeout: " + bad + "\n"))
+		wantField(t, fieldErrors(t, err), "store.s3.stall_timeout", "at least 1s")
+	}
 }

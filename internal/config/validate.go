@@ -22,6 +22,9 @@ const (
 	// MinPartSize and MaxPartSize are S3's multipart part size limits.
 	MinPartSize = 5 * MiB
 	MaxPartSize = 5 * GiB
+	// MinStallTimeout bounds S3.StallTimeout: below it, a busy store's
+	// ordinary pauses would fail requests.
+	MinStallTimeout = time.Second
 	// MaxConcurrency bounds S3.Concurrency.
 	MaxConcurrency = 64
 	// NLBIdleTimeout is AWS NLB's TCP idle timeout; Timeouts.Keepalive
@@ -180,6 +183,9 @@ func (v *validator) store(s Store) {
 	}
 	if s3.PartSize < MinPartSize || s3.PartSize > MaxPartSize {
 		v.add("store.s3.part_size", "%v: must be from %v to %v", s3.PartSize, MinPartSize, MaxPartSize)
+	}
+	if s3.StallTimeout < MinStallTimeout {
+		v.add("store.s3.stall_timeout", "%v: must be at least %v", s3.StallTimeout, MinStallTimeout)
 	}
 	if s3.Concurrency < 1 || s3.Concurrency > MaxConcurrency {
 		v.add("store.s3.concurrency", "%d: must be from 1 to %d", s3.Concurrency, MaxConcurrency)

@@ -1,33 +1,19 @@
 package ftp_test
 
 import (
-	"bytes"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/s3ftpd/s3ftpd/internal/ftp"
 )
-
-type lockedBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-func (l *lockedBuf) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
 
 // Every change to storage, and every refused one, leaves an INFO audit line
 // with the user, the real client IP, what and the reply code; sessions log
 // connect and disconnect; a transfer line says direction, bytes, type,
 // TLS and the code.
 func TestAuditLines(t *testing.T) {
-	logs := &lockedBuf{}
+	logs := &syncBuffer{}
 	srv := startWith(t, memBackend, func(s *ftp.Server) {
 		s.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	})

@@ -50,7 +50,7 @@ func (s *session) cmdCDUP(string) { s.cmdCWD("..") }
 
 func (s *session) cmdMKD(arg string) {
 	dir := s.abs(arg)
-	err := s.checkParent(dir)
+	err := s.checkParent(dir, true)
 	if err == nil {
 		err = s.acct.FS.Mkdir(s.ctx, dir)
 	}
@@ -111,7 +111,7 @@ func (s *session) cmdRNTO(arg string) {
 		s.reply(553, "Cannot move a directory into itself.")
 		return
 	}
-	err := s.checkParent(to)
+	err := s.checkParent(to, false)
 	if errors.Is(err, errNoParent) {
 		err = fs.ErrNotExist
 	}

@@ -177,7 +177,7 @@ func (s *session) store(verb, name string, base int64, opening string, open func
 		s.replyError(errIsDir, verb)
 		return
 	}
-	if err := s.checkParent(name); err != nil {
+	if err := s.checkParent(name, false); err != nil {
 		s.closePassive()
 		s.replyError(err, verb)
 		return

@@ -39,8 +39,24 @@ func (s *session) forgetDirs(dir string) {
 	}
 }
 
-// checkParent returns nil when the directory name would go into exists.
-func (s *session) checkParent(name string) error {
+// NameChecker is what a store may implement to refuse, before anything
+// else is asked, a name it can never hold (ErrNameNotAllowed: 553).
+type NameChecker interface {
+	CheckName(name string, dir bool) error
+}
+
+// checkParent returns nil when name can be made: the store can hold the
+// name, and the directory it would go into exists.
+func (s *session) checkParent(name string, dir bool) error {
+	if nc, ok := s.acct.FS.(NameChecker); ok {
+		if err := nc.CheckName(name, dir); err != nil {
+			return err
+		}
+	}
+	return s.parentExists(name)
+}
+
+func (s *session) parentExists(name string) error {
 	dir := path.Dir(name)
 	if dir == "/" || dir == s.cwd {
 		return nil // the home, or where CWD just checked

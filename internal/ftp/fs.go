@@ -72,7 +72,17 @@ var (
 	// as a partial. The stored file is not the start of what the client
 	// sends, so continuing either would mix old and new bytes (554).
 	ErrOverwritePending = errors.New("an interrupted overwrite of this file is pending")
+	// ErrNameNotAllowed: the store can never hold this name (too long, a
+	// forbidden byte); RFC 959 553 "File name not allowed".
+	ErrNameNotAllowed = errors.New("file name not allowed by the store")
+	// ErrStorageRefused: the store refused the request for a reason a
+	// retry will not change (a missing bucket, unknown credentials); 550.
+	ErrStorageRefused = errors.New("storage refused the request")
 )
+
+// A StoreCoder error carries the store's own error code (S3's
+// "AccessDenied"), which the server logs; the client never sees it.
+type StoreCoder interface{ StoreCode() string }
 
 // Authenticator checks a login and hands back the account's view of storage.
 type Authenticator interface {

@@ -1,10 +1,8 @@
 package ftp_test
 
 import (
-	"bytes"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -49,21 +47,4 @@ func TestRefusedDataConnectionsLogRateLimited(t *testing.T) {
 	if n := strings.Count(logs.String(), "refused data connection"); n != 1 {
 		t.Fatalf("%d log lines for 50 refused connections from one peer, want 1", n)
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }

@@ -63,9 +63,14 @@ func (s *session) replyError(err error, what string) {
 		// directory rename got); it never carries a store's own message.
 		text = ct.ClientText()
 	}
-	if code == 451 {
+	var sc StoreCoder
+	switch {
+	case errors.As(err, &sc):
+		// A permanent refusal of the store: an operator must act.
+		s.log.Warn("storage refused", "op", what, "code", code, "s3_code", sc.StoreCode(), "err", err)
+	case code == 451:
 		s.log.Warn("storage error", "op", what, "err", err)
-	} else {
+	default:
 		s.log.Debug("request failed", "op", what, "code", code, "err", err)
 	}
 	s.reply(code, text)
@@ -73,6 +78,10 @@ func (s *session) replyError(err error, what string) {
 
 func replyFor(err error) (int, string) {
 	switch {
+	case errors.Is(err, ErrNameNotAllowed): // RFC 959
+		return 553, "File name not allowed."
+	case errors.Is(err, ErrStorageRefused):
+		return 550, "Requested action not taken: the storage refused the request."
 	case errors.Is(err, fs.ErrNotExist):
 		return 550, "No such file or directory."
 	case errors.Is(err, fs.ErrExist):

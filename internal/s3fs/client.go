@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
@@ -30,6 +31,10 @@ type ClientOptions struct {
 	AccessKey, SecretKey string
 	// Observe, if set, is told of every S3 operation (metrics).
 	Observe Observe
+	// StallTimeout cancels a request to S3 that made no progress (no
+	// byte sent or received, no answer) for this long; see stall.go.
+	// Zero means DefaultStallTimeout.
+	StallTimeout time.Duration
 }
 
 // fallbackRegion signs requests to custom endpoints when no region is known.
@@ -77,7 +82,11 @@ func NewClient(ctx context.Context, o ClientOptions) (*s3.Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("s3fs: load AWS configuration: %w", err)
 	}
-	cfg.HTTPClient = ownHTTPClient(cfg.HTTPClient)
+	stall := o.StallTimeout
+	if stall <= 0 {
+		stall = DefaultStallTimeout
+	}
+	cfg.HTTPClient = ownHTTPClient(cfg.HTTPClient, stall)
 	if cfg.Region == "" {
 		if o.Endpoint == "" {
 			return nil, errors.New("s3fs: no region configured (set the region or AWS_REGION)")
@@ -93,6 +102,7 @@ func NewClient(ctx context.Context, o ClientOptions) (*s3.Client, error) {
 		if o.Observe != nil {
 			so.APIOptions = append(so.APIOptions, observeMiddleware(o.Observe))
 		}
+		so.Retryer = withoutStallRetry(so.Retryer)
 	}), nil
 }
 
@@ -114,7 +124,8 @@ const maxIdleConnsPerHost = 128
 // for idle keep-alive connections when it shuts down, up to 10 s, so they
 // must be closed first (CloseIdleConnections). Redirects are handled as the
 // SDK does: only 307/308 are followed, other 3xx answers go back to the SDK.
-func ownHTTPClient(c aws.HTTPClient) aws.HTTPClient {
+// Every request is watched for progress (stall.go).
+func ownHTTPClient(c aws.HTTPClient, stall time.Duration) aws.HTTPClient {
 	bc, ok := c.(*awshttp.BuildableClient)
 	if !ok {
 		return c
@@ -123,7 +134,7 @@ func ownHTTPClient(c aws.HTTPClient) aws.HTTPClient {
 	tr.MaxIdleConns = max(tr.MaxIdleConns, maxIdleConnsPerHost)
 	tr.MaxIdleConnsPerHost = maxIdleConnsPerHost
 	return &http.Client{
-		Transport: tr,
+		Transport: &stallTransport{next: tr, timeout: stall},
 		Timeout:   bc.GetTimeout(),
 		CheckRedirect: func(req *http.Request, via []*http.Request) error {
 			if req.Response != nil && (req.Response.StatusCode == http.StatusTemporaryRedirect ||

@@ -23,10 +23,39 @@ func mapErr(op, name string, err error) error {
 	if err == nil {
 		return nil
 	}
-	if sentinel := classify(err); sentinel != nil && !errors.Is(err, sentinel) {
-		return fmt.Errorf("s3fs: %s %s: %w (%w)", op, name, sentinel, err)
+	sentinel := classify(err)
+	if sentinel != nil && !errors.Is(err, sentinel) {
+		err = fmt.Errorf("s3fs: %s %s: %w (%w)", op, name, sentinel, err)
+	} else {
+		err = fmt.Errorf("s3fs: %s %s: %w", op, name, err)
 	}
-	return fmt.Errorf("s3fs: %s %s: %w", op, name, err)
+	var api smithy.APIError
+	var coded *refusal
+	if isPermanentClass(sentinel) && errors.As(err, &api) && !errors.As(err, &coded) {
+		return &refusal{code: api.ErrorCode(), err: err}
+	}
+	return err
+}
+
+// refusal is a permanent S3 error, with the S3 error code for the log
+// (ftp.StoreCoder).
+type refusal struct {
+	code string
+	err  error
+}
+
+func (r *refusal) Error() string     { return r.err.Error() }
+func (r *refusal) Unwrap() error     { return r.err }
+func (r *refusal) StoreCode() string { return r.code }
+
+// isPermanentClass reports the sentinels of S3 answers that a retry will
+// not change and that an operator should hear of.
+func isPermanentClass(sentinel error) bool {
+	switch sentinel {
+	case fs.ErrPermission, ftp.ErrTooLarge, ftp.ErrStorageRefused, ftp.ErrNameNotAllowed:
+		return true
+	}
+	return false
 }
 
 // classify returns the sentinel err stands for, or nil for "transient or
@@ -39,7 +68,7 @@ func classify(err error) error {
 	for _, s := range [...]error{
 		fs.ErrNotExist, fs.ErrExist, fs.ErrPermission, fs.ErrInvalid,
 		ftp.ErrTooLarge, ftp.ErrDirNotEmpty, ftp.ErrNotSupported,
-		ftp.ErrChanged, ftp.ErrOverwritePending,
+		ftp.ErrChanged, ftp.ErrOverwritePending, ftp.ErrNameNotAllowed, ftp.ErrStorageRefused,
 	} {
 		if errors.Is(err, s) {
 			return s
@@ -53,6 +82,11 @@ func classify(err error) error {
 	var api smithy.APIError
 	if errors.As(err, &api) {
 		switch api.ErrorCode() {
+		// 4xx answers that a later attempt may not get: transient.
+		case "RequestTimeout", "RequestTimeTooSkewed", "OperationAborted", "SlowDown",
+			"InvalidPart", "InvalidPartOrder", "EntityTooSmall", "BadDigest", "IncompleteBody",
+			"ConditionalRequestConflict", "TooManyRequests":
+			return nil
 		case "NoSuchKey", "NotFound", "NoSuchUpload":
 			return fs.ErrNotExist
 		case "AccessDenied", "Forbidden", "AllAccessDisabled", "AccountProblem",
@@ -62,7 +96,15 @@ func classify(err error) error {
 			return fs.ErrPermission
 		case "EntityTooLarge", "MaxMessageLengthExceeded", "QuotaExceeded", "InsufficientStorage":
 			return ftp.ErrTooLarge
-		case "InvalidRange", "KeyTooLongError",
+		case "KeyTooLongError":
+			return ftp.ErrNameNotAllowed
+		// The bucket, the credentials or the request signing are wrong:
+		// configuration, not a passing fault.
+		case "NoSuchBucket", "InvalidBucketName", "InvalidAccessKeyId", "SignatureDoesNotMatch",
+			"AuthorizationHeaderMalformed", "InvalidToken", "ExpiredToken", "InvalidSecurity",
+			"MissingSecurityHeader", "NotSignedUp", "InvalidPayer", "PermanentRedirect":
+			return ftp.ErrStorageRefused
+		case "InvalidRange",
 			// A conditional request (If-Match) found the object changed
 			// since it was looked at: the client's offset is stale.
 			"PreconditionFailed":
@@ -82,6 +124,14 @@ func classify(err error) error {
 			return fs.ErrPermission
 		case http.StatusRequestedRangeNotSatisfiable:
 			return fs.ErrInvalid
+		case http.StatusRequestEntityTooLarge:
+			return ftp.ErrTooLarge
+		case http.StatusRequestURITooLong:
+			return ftp.ErrNameNotAllowed
+		case http.StatusBadRequest, http.StatusUnauthorized, http.StatusMethodNotAllowed, http.StatusLengthRequired:
+			// Any other refusal of the request as such (a retry sends
+			// the same): permanent. 408, 409 and 429 stay transient.
+			return ftp.ErrStorageRefused
 		}
 	}
 	return nil

@@ -2,6 +2,7 @@ package s3fs
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -43,10 +44,70 @@ func (f *fsys) key(op, name string) (string, error) {
 		}
 	}
 	key := joinKey(f.root, rel)
+	if why := badName(rel, key, op == "mkdir"); why != "" {
+		if creates(op) {
+			return "", fmt.Errorf("s3fs: %s %q: %s: %w", op, name, why, ftp.ErrNameNotAllowed)
+		}
+		// Nothing can exist under a name the store cannot hold.
+		return "", fmt.Errorf("s3fs: %s %q: %s: %w", op, name, why, fs.ErrNotExist)
+	}
 	if key == f.s.partialRoot || strings.HasPrefix(key, f.s.partialRoot+"/") {
 		return "", fmt.Errorf("s3fs: %s %s: reserved name: %w", op, name, fs.ErrPermission)
 	}
 	return key, nil
+}
+
+// S3 and file-system limits on names (versitygw keeps keys as paths).
+const (
+	maxKeyLen       = 1024 // bytes of an S3 key
+	maxComponentLen = 255  // bytes of a path component (NAME_MAX)
+)
+
+// badName says why the store can never hold the name rel (key with the
+// prefix and home), or "" when it can. A directory's key carries a
+// trailing slash.
+func badName(rel, key string, dir bool) string {
+	n := len(key)
+	if dir {
+		n++
+	}
+	switch {
+	case strings.IndexByte(rel, 0) >= 0:
+		return "NUL byte in name"
+	case n > maxKeyLen:
+		return fmt.Sprintf("key of %d bytes, over S3's %d", n, maxKeyLen)
+	}
+	for _, c := range strings.Split(rel, "/") {
+		if len(c) > maxComponentLen {
+			return fmt.Sprintf("path component of %d bytes, over %d", len(c), maxComponentLen)
+		}
+	}
+	return ""
+}
+
+// creates reports the operations that make a name: a name the store
+// cannot hold is refused for them with 553 (RFC 959 "File name not
+// allowed"); any other operation simply finds nothing there.
+// CheckName implements ftp.NameChecker: ErrNameNotAllowed for a name the
+// store can never hold, without a request.
+func (f *fsys) CheckName(name string, dir bool) error {
+	op := "create"
+	if dir {
+		op = "mkdir"
+	}
+	_, err := f.key(op, name)
+	if errors.Is(err, ftp.ErrNameNotAllowed) {
+		return err
+	}
+	return nil
+}
+
+func creates(op string) bool {
+	switch op {
+	case "create", "mkdir", "resume", "rename to":
+		return true
+	}
+	return false
 }
 
 // dirPrefix is the listing prefix of a directory key.
@@ -141,7 +202,7 @@ func (f *fsys) Open(ctx context.Context, name string, offset int64) (io.ReadClos
 	}
 	out, err := f.s.client.GetObject(ctx, in)
 	if err == nil {
-		return sizedBody{out.Body, aws.ToInt64(out.ContentLength)}, nil
+		return sizedBody{f.s.resumingBody(ctx, key, offset, out), aws.ToInt64(out.ContentLength)}, nil
 	}
 	if offset > 0 && isInvalidRange(err) {
 		// S3 answers 416 for a range starting at the size; resuming a

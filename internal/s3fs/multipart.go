@@ -156,7 +156,29 @@ func (u *upload) start() error {
 	u.sha = nil // the object will not be one PutObject
 	u.s.live.addID(u.key, u.mp.id)
 	u.s.recordUpload(u.key, u.mp.id)
+	if u.extends && u.s.resumeWindow > 0 {
+		u.markAppend()
+	}
 	return nil
+}
+
+// markAppend writes the marker of an APPE's multipart upload as soon as it
+// exists. A process killed during the append leaves only the multipart
+// upload, and the janitor, which adopts it, cannot tell an append from an
+// overwrite: the partial would then refuse the append sent again (554,
+// README table). This marker says "extends" and names the object appended
+// to; Abort rewrites it with the parts and tail, Commit deletes it. One
+// request per multipart APPE; a failure only loses that distinction.
+func (u *upload) markAppend() {
+	ctx, cancel := context.WithTimeout(u.sendCtx, abortTimeout)
+	defer cancel()
+	m := marker{uploadID: u.mp.id, algo: u.algo, base: u.baseE, baseVer: u.baseVer, extends: true}
+	if err := u.s.putMarker(ctx, u.key, m, nil, "", u.props); err != nil {
+		u.s.log.Warn("could not mark the append's upload (a kill would make it look like an overwrite)",
+			"key", u.key, "err", err)
+		return
+	}
+	u.marked = true
 }
 
 type createResult struct {

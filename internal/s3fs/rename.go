@@ -43,7 +43,7 @@ func (f *fsys) Rename(ctx context.Context, from, to string) error {
 	if err != nil {
 		return err
 	}
-	toKey, err := f.key("rename", to)
+	toKey, err := f.key("rename to", to)
 	if err != nil {
 		return err
 	}

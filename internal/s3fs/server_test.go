@@ -172,6 +172,8 @@ func storageTests() map[string]func(*testing.T) {
 		"IdenticalReuploadSupersedesPartial": TestIdenticalReuploadSupersedesPartial,
 		"ResumeCommitIsConditional":          TestResumeCommitIsConditional,
 		"RenameKeepsReplacedSource":          TestRenameKeepsReplacedSource, "ConditionalProbe": TestConditionalProbe,
+		"AppendAfterKill": TestAppendAfterKill, "DownloadContinuesAfterReset": TestDownloadContinuesAfterReset,
+		"StallTimeoutEndsHungRequests": TestStallTimeoutEndsHungRequests,
 	}
 }
 

@@ -110,6 +110,7 @@ type upload struct {
 	base    int64  // bytes already stored when the upload began
 	appendE string // ETag of the object an append copies (Commit without new bytes changes nothing)
 	partial bool   // continues the partial of key: delete its marker at Commit
+	marked  bool   // wrote key's marker at the start (an APPE, markAppend)
 
 	version string    // metaVersion of the object this upload stores
 	cond    condition // what the object at key must be at Commit (a resumed upload's base)
@@ -311,6 +312,11 @@ func (u *upload) Commit(ctx context.Context) error {
 	stop := context.AfterFunc(ctx, u.cancel)
 	defer stop()
 	if err := u.store(ctx); err != nil {
+		if u.landed(ctx, err) {
+			u.mpDone = u.mp != nil
+			u.finish(stateCommitted)
+			return nil
+		}
 		if errors.Is(err, ftp.ErrChanged) {
 			u.s.log.Warn("resumed upload not stored: the object it builds on was replaced meanwhile",
 				"key", u.key, "base_etag", u.baseE, "err", err)
@@ -338,6 +344,27 @@ func (u *upload) store(ctx context.Context) error {
 	}
 	u.mpDone = true
 	return nil
+}
+
+// landed reports whether the commit that failed with err took place after
+// all: its answer was lost (a reset after the store acted) and the SDK's
+// retry then found the state the first attempt had made — a failed
+// If-Match (the object is already ours: ErrChanged, 450 "nothing was
+// changed", and a client that appends again would store its bytes twice)
+// or a completed multipart upload gone. The object at the key carries this
+// upload's random version (metaVersion) only if this upload stored it. A
+// resumed partial's upload was created by an earlier attempt with another
+// version, so there this finds nothing (the error stands).
+func (u *upload) landed(ctx context.Context, err error) bool {
+	if ctx.Err() != nil || (!errors.Is(err, ftp.ErrChanged) && !isNotFound(err)) {
+		return false
+	}
+	h, herr := u.s.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(u.s.bucket), Key: aws.String(u.key)})
+	if herr != nil || objectVersion(h.Metadata) != u.version {
+		return false
+	}
+	u.s.log.Info("upload stored although the store's answer was lost", "key", u.key, "err", err)
+	return true
 }
 
 // putObject stores an upload that fits in its first part. The part stays in
@@ -432,6 +459,7 @@ func (u *upload) Abort(ctx context.Context) error {
 func isPermanent(err error) bool {
 	switch classify(err) {
 	case fs.ErrExist, fs.ErrInvalid, fs.ErrPermission, ftp.ErrTooLarge,
+		ftp.ErrStorageRefused, ftp.ErrNameNotAllowed,
 		// The object the upload builds on was replaced: its bytes
 		// belong to no file any more.
 		ftp.ErrChanged:
@@ -491,6 +519,9 @@ func (u *upload) cleanup(ctx context.Context) error {
 		defer cancel()
 		err = mapErr("abort upload", u.name, u.s.abortMultipart(actx, u.key, u.mp.id))
 	}
+	if u.marked {
+		u.s.forgetPartial(ctx, u.key)
+	}
 	u.release()
 	return err
 }
@@ -509,7 +540,7 @@ func (u *upload) finish(state uploadState) {
 		}
 		cancel()
 	}
-	if u.partial {
+	if u.partial || u.marked {
 		u.s.forgetPartial(u.sendCtx, u.key)
 	}
 	u.release()
