@@ -40,7 +40,8 @@ func main() {
 	flag.Float64Var(&opt.multipart, "multipart", opt.multipart, "share of uploads above the 8 MiB part size")
 	flag.Int64Var(&opt.maxSize, "max-size", opt.maxSize, "largest upload, bytes")
 	flag.DurationVar(&opt.sample, "sample", opt.sample, "interval of the server's RSS/fd samples")
-	flag.DurationVar(&opt.settle, "settle", opt.settle, "wait before the baseline and, at most, for descriptors to return after")
+	flag.DurationVar(&opt.quiet, "quiet", opt.quiet, "pause after the warm-up, before the baseline sample")
+	flag.DurationVar(&opt.settle, "settle", opt.settle, "wait at most this for the sessions' descriptors to go after the run")
 	flag.DurationVar(&opt.linger, "linger", opt.linger, "watch the idle server this long after it settled")
 	flag.StringVar(&opt.store, "store", opt.store, "embedded (in s3ftpd) or versitygw (a separate process)")
 	flag.StringVar(&opt.server, "server", "", "s3ftpd binary (default: go build ./cmd/s3ftpd)")
@@ -70,7 +71,7 @@ func main() {
 func defaultOptions() options {
 	return options{sessions: 1000, perIP: 10, duration: 5 * time.Minute, ramp: 20 * time.Second,
 		think: 200 * time.Millisecond, opTimeout: 3 * time.Minute, maxFiles: 5, multipart: 0.005,
-		maxSize: 12 << 20, sample: 10 * time.Second, settle: 30 * time.Second, linger: 2 * time.Minute,
+		maxSize: 12 << 20, sample: 10 * time.Second, quiet: 5 * time.Second, settle: 30 * time.Second, linger: 2 * time.Minute,
 		store: "embedded", versitygw: "versitygw"}
 }
 

@@ -27,7 +27,8 @@ type options struct {
 	multipart float64
 	maxSize   int64
 	sample    time.Duration
-	settle    time.Duration // before the baseline; at most, for the sessions' descriptors to go after
+	quiet     time.Duration // pause after the warm-up, before the baseline
+	settle    time.Duration // at most, for the sessions' descriptors to go after
 	linger    time.Duration // keep watching the idle server this long after it settled
 	store     string        // embedded or versitygw
 	server    string        // s3ftpd binary; empty: go build
@@ -83,7 +84,7 @@ func run(ctx context.Context, opt options, logf func(string, ...any)) (*result, 
 	if err := warmUp(ctx, srv, opt); err != nil {
 		return res, fmt.Errorf("warm-up: %w", err)
 	}
-	time.Sleep(opt.settle)
+	time.Sleep(opt.quiet)
 	res.passivePorts = srv.passivePorts
 	if res.baseline, err = readProc(pid, srv.storePort); err != nil {
 		return res, err
