@@ -84,7 +84,11 @@ func run(ctx context.Context, opt options, logf func(string, ...any)) (*result, 
 	if err := warmUp(ctx, srv, opt); err != nil {
 		return res, fmt.Errorf("warm-up: %w", err)
 	}
-	time.Sleep(opt.quiet)
+	select {
+	case <-ctx.Done():
+		return res, ctx.Err()
+	case <-time.After(opt.quiet):
+	}
 	res.passivePorts = srv.passivePorts
 	if res.baseline, err = readProc(pid, srv.storePort); err != nil {
 		return res, err
@@ -104,13 +108,17 @@ func run(ctx context.Context, opt options, logf func(string, ...any)) (*result, 
 	if !srv.proc.running() {
 		return res, fmt.Errorf("s3ftpd exited during the run: %v", srv.proc.waitErr)
 	}
-	res.settled, err = settle(pid, srv.storePort, res.baseline, opt.settle)
+	res.settled, err = settle(ctx, pid, srv.storePort, res.baseline, opt.settle)
 	res.loadAfter = loadAvg()
 	logf("after the sessions: %v; load average %s", res.settled, res.loadAfter)
 	if err != nil || opt.linger <= 0 {
 		return res, err
 	}
-	time.Sleep(opt.linger)
+	select {
+	case <-ctx.Done():
+		return res, ctx.Err()
+	case <-time.After(opt.linger):
+	}
 	p, err := readProc(pid, srv.storePort)
 	res.lingered = &p
 	logf("%v later: %v; load average %s", opt.linger, p, loadAvg())
@@ -220,10 +228,14 @@ func (s *sampler) stop() []procSample {
 // settle waits (at most limit, at least a second) until the server has no
 // client connection left and no more other descriptors than at the
 // baseline, and returns its figures then.
-func settle(pid, storePort int, base procSample, limit time.Duration) (procSample, error) {
+func settle(ctx context.Context, pid, storePort int, base procSample, limit time.Duration) (procSample, error) {
 	deadline := time.Now().Add(limit)
 	for {
-		time.Sleep(time.Second)
+		select {
+		case <-ctx.Done():
+			return procSample{}, ctx.Err()
+		case <-time.After(time.Second):
+		}
 		p, err := readProc(pid, storePort)
 		if err != nil || p.kinds.clients == 0 && p.kinds.other <= base.kinds.other || time.Now().After(deadline) {
 			return p, err
