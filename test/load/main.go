@@ -43,6 +43,7 @@ func main() {
 	flag.DurationVar(&opt.quiet, "quiet", opt.quiet, "pause after the warm-up, before the baseline sample")
 	flag.DurationVar(&opt.settle, "settle", opt.settle, "wait at most this for the sessions' descriptors to go after the run")
 	flag.DurationVar(&opt.linger, "linger", opt.linger, "watch the idle server this long after it settled")
+	flag.IntVar(&opt.rounds, "rounds", opt.rounds, "rounds of -sessions new sessions on one server, one after the other")
 	flag.StringVar(&opt.store, "store", opt.store, "embedded (in s3ftpd) or versitygw (a separate process)")
 	flag.StringVar(&opt.server, "server", "", "s3ftpd binary (default: go build ./cmd/s3ftpd)")
 	flag.StringVar(&opt.versitygw, "versitygw", opt.versitygw, "versitygw binary for -store versitygw")
@@ -71,7 +72,7 @@ func main() {
 func defaultOptions() options {
 	return options{sessions: 1000, perIP: 10, duration: 5 * time.Minute, ramp: 20 * time.Second,
 		think: 200 * time.Millisecond, opTimeout: 3 * time.Minute, maxFiles: 5, multipart: 0.005,
-		maxSize: 12 << 20, sample: 10 * time.Second, quiet: 5 * time.Second, settle: 30 * time.Second, linger: 2 * time.Minute,
+		maxSize: 12 << 20, sample: 10 * time.Second, quiet: 5 * time.Second, settle: 30 * time.Second, linger: 2 * time.Minute, rounds: 1,
 		store: "embedded", versitygw: "versitygw"}
 }
 
@@ -79,8 +80,8 @@ func defaultOptions() options {
 func printReport(w io.Writer, opt options, r *result) {
 	s := r.stats
 	secs := r.elapsed.Seconds()
-	fmt.Fprintf(w, "sessions %d from %d source addresses (%d each), %v (+ final check), store %s\n",
-		opt.sessions, r.sources, opt.perIP, opt.duration, opt.store)
+	fmt.Fprintf(w, "sessions %d from %d source addresses (%d each), %d round(s) of %v (+ final check), store %s\n",
+		opt.sessions, r.sources, opt.perIP, len(r.rounds), opt.duration, opt.store)
 	fmt.Fprintf(w, "operations %d (%s), logins %d, files verified at the end %d\n",
 		s.totalOps(), counts(s.ops), s.logins, s.checkedN)
 	fmt.Fprintf(w, "bytes stored %.1f MiB (%d uploads above 8 MiB), bytes read back and verified %.1f MiB; %.1f MiB/s in+out over %v\n",
@@ -96,13 +97,21 @@ func printReport(w io.Writer, opt options, r *result) {
 	}
 	fmt.Fprintf(w, "s3ftpd before: %v\n", r.baseline)
 	fmt.Fprintf(w, "s3ftpd peak:   RSS %.1f MiB (VmHWM %.1f MiB), fds %d, threads %d\n", mib(peak.rss), mib(peak.hwm), peak.fds, peak.threads)
-	if n := len(r.samples); n >= 4 {
-		fmt.Fprintf(w, "s3ftpd during: at %v %v; at %v %v\n", r.samples[n/2].at.Round(time.Second), r.samples[n/2],
-			r.samples[n-2].at.Round(time.Second), r.samples[n-2])
+	var busy []procSample // with every session running
+	for _, p := range r.samples {
+		if p.sessions == opt.sessions {
+			busy = append(busy, p)
+		}
 	}
-	fmt.Fprintf(w, "s3ftpd after:  %v\n", r.settled)
-	if r.lingered != nil {
-		fmt.Fprintf(w, "s3ftpd %v later: %v\n", opt.linger, *r.lingered)
+	if n := len(busy); n >= 2 {
+		fmt.Fprintf(w, "s3ftpd during: at %v %v; at %v %v\n", busy[n/2].at.Round(time.Second), busy[n/2],
+			busy[n-1].at.Round(time.Second), busy[n-1])
+	}
+	for i, rr := range r.rounds {
+		fmt.Fprintf(w, "s3ftpd after round %d (%v): %v\n", i+1, rr.elapsed.Round(time.Second), rr.settled)
+		if rr.lingered != nil {
+			fmt.Fprintf(w, "s3ftpd %v later: %v\n", opt.linger, *rr.lingered)
+		}
 	}
 	fmt.Fprintf(w, "goroutines: not measured (s3ftpd exposes no debug endpoint; threads are OS threads)\n")
 	fmt.Fprintf(w, "s3ftpd log: %d ERROR, %d WARN lines\n", r.serverLog["level=ERROR"], r.serverLog["level=WARN"])

@@ -30,6 +30,7 @@ type options struct {
 	quiet     time.Duration // pause after the warm-up, before the baseline
 	settle    time.Duration // at most, for the sessions' descriptors to go after
 	linger    time.Duration // keep watching the idle server this long after it settled
+	rounds    int           // runs of opt.sessions new sessions, one after the other, on one server
 	store     string        // embedded or versitygw
 	server    string        // s3ftpd binary; empty: go build
 	versitygw string
@@ -38,18 +39,18 @@ type options struct {
 
 // result is what one run measured.
 type result struct {
-	stats             *stats
-	sources           int
-	elapsed           time.Duration // from the first session's start to the last one's end
-	baseline, settled procSample
-	lingered          *procSample // after opt.linger, if set
-	passivePorts      int
-	samples           []procSample
-	loadBefore        string
-	loadAfter         string
-	serverLog         map[string]int
-	stopErr           error
-	workDir           string
+	stats        *stats
+	sources      int
+	elapsed      time.Duration // from the first session's start to the last one's end
+	baseline     procSample
+	rounds       []round
+	passivePorts int
+	samples      []procSample
+	loadBefore   string
+	loadAfter    string
+	serverLog    map[string]int
+	stopErr      error
+	workDir      string
 }
 
 // run starts s3ftpd, runs the sessions and measures the server.
@@ -99,30 +100,55 @@ func run(ctx context.Context, opt options, logf func(string, ...any)) (*result, 
 		maxFiles: opt.maxFiles, sizes: sizeDist{multipart: opt.multipart, maxSize: opt.maxSize}, stats: res.stats}
 	var active atomic.Int64
 	sampled := sampleEvery(pid, srv.storePort, opt.sample, &active, logf)
-	t0 := time.Now()
-	runSessions(ctx, cfg, opt, &active, res)
-	res.elapsed = time.Since(t0)
-	res.samples = sampled.stop()
-	logf("sessions done after %v: %d operations, %d errors, %d mismatches", res.elapsed.Round(time.Second),
-		res.stats.totalOps(), res.stats.totalErrors(), res.stats.totalMismatches())
-	if !srv.proc.running() {
-		return res, fmt.Errorf("s3ftpd exited during the run: %v", srv.proc.waitErr)
+	defer func() { res.samples = sampled.stop() }()
+	for r := range max(opt.rounds, 1) {
+		rr, err := runRound(ctx, r, cfg, opt, srv, &active, res, logf)
+		res.rounds = append(res.rounds, rr)
+		res.elapsed += rr.elapsed
+		if err != nil {
+			return res, err
+		}
 	}
-	res.settled, err = settle(ctx, pid, srv.storePort, res.baseline, opt.settle)
 	res.loadAfter = loadAvg()
-	logf("after the sessions: %v; load average %s", res.settled, res.loadAfter)
+	return res, nil
+}
+
+// round is what one round of sessions left behind.
+type round struct {
+	elapsed  time.Duration
+	settled  procSample  // once the sessions' descriptors went
+	lingered *procSample // opt.linger later, if set
+}
+
+// runRound runs opt.sessions new sessions (their own directories) on the
+// running server, then watches it settle.
+func runRound(ctx context.Context, r int, cfg *sessionConfig, opt options, srv *server, active *atomic.Int64,
+	res *result, logf func(string, ...any)) (round, error) {
+	var rr round
+	t0 := time.Now()
+	runSessions(ctx, cfg, opt, r*opt.sessions, active, res)
+	rr.elapsed = time.Since(t0)
+	logf("round %d: sessions done after %v: %d operations, %d errors, %d mismatches so far", r+1,
+		rr.elapsed.Round(time.Second), res.stats.totalOps(), res.stats.totalErrors(), res.stats.totalMismatches())
+	if !srv.proc.running() {
+		return rr, fmt.Errorf("s3ftpd exited during the run: %v", srv.proc.waitErr)
+	}
+	pid := srv.proc.pid()
+	var err error
+	rr.settled, err = settle(ctx, pid, srv.storePort, res.baseline, opt.settle)
+	logf("round %d: after the sessions: %v; load average %s", r+1, rr.settled, loadAvg())
 	if err != nil || opt.linger <= 0 {
-		return res, err
+		return rr, err
 	}
 	select {
 	case <-ctx.Done():
-		return res, ctx.Err()
+		return rr, ctx.Err()
 	case <-time.After(opt.linger):
 	}
 	p, err := readProc(pid, srv.storePort)
-	res.lingered = &p
-	logf("%v later: %v; load average %s", opt.linger, p, loadAvg())
-	return res, err
+	rr.lingered = &p
+	logf("round %d: %v later: %v; load average %s", r+1, opt.linger, p, loadAvg())
+	return rr, err
 }
 
 // warmUp makes the load directory and runs one of each operation, so that
@@ -168,7 +194,7 @@ func sourceIP(i, perIP int) net.IP {
 // runSessions runs every session until opt.duration has passed since the
 // first started; each then checks its model. The whole is bounded by the
 // duration plus time for the final checks.
-func runSessions(ctx context.Context, cfg *sessionConfig, opt options, active *atomic.Int64, res *result) {
+func runSessions(ctx context.Context, cfg *sessionConfig, opt options, first int, active *atomic.Int64, res *result) {
 	until := time.Now().Add(opt.duration)
 	hard := opt.duration + time.Duration(opt.maxFiles+3)*opt.opTimeout + time.Minute
 	ctx, cancel := context.WithTimeout(ctx, hard)
@@ -178,7 +204,7 @@ func runSessions(ctx context.Context, cfg *sessionConfig, opt options, active *a
 	for i := range opt.sessions {
 		delay := opt.ramp * time.Duration(i) / time.Duration(opt.sessions)
 		wg.Go(func() {
-			s := newSession(cfg, i, sourceIP(i, opt.perIP))
+			s := newSession(cfg, first+i, sourceIP(i, opt.perIP))
 			s.pause(ctx, delay)
 			active.Add(1)
 			defer active.Add(-1)
@@ -275,9 +301,12 @@ func (r *result) verdict(opt options) error {
 	// more listeners than the passive ports that were opened (they stay).
 	// Idle keep-alive connections to the store are not counted (closed
 	// after 90 s idle).
-	b, a := r.baseline.kinds, r.settled.kinds
-	if a.clients > 0 || a.other > b.other || a.listeners > b.listeners+r.passivePorts {
-		errs = append(errs, fmt.Errorf("s3ftpd descriptors not back after the sessions: before %v, after %v", b, a))
+	for i, rr := range r.rounds {
+		b, a := r.baseline.kinds, rr.settled.kinds
+		if a.clients > 0 || a.other > b.other || a.listeners > b.listeners+r.passivePorts {
+			errs = append(errs, fmt.Errorf("round %d: s3ftpd descriptors not back after the sessions: before %v, after %v",
+				i+1, b, a))
+		}
 	}
 	if n := r.serverLog["panic"]; n > 0 {
 		errs = append(errs, fmt.Errorf("s3ftpd log has %d lines with \"panic\"", n))
