@@ -47,6 +47,7 @@ func main() {
 	flag.StringVar(&opt.store, "store", opt.store, "embedded (in s3ftpd) or versitygw (a separate process)")
 	flag.StringVar(&opt.server, "server", "", "s3ftpd binary (default: go build ./cmd/s3ftpd)")
 	flag.StringVar(&opt.versitygw, "versitygw", opt.versitygw, "versitygw binary for -store versitygw")
+	flag.BoolVar(&opt.gctrace, "gctrace", false, "run s3ftpd with GODEBUG=gctrace=1 and report its live heap after the last GC")
 	flag.BoolVar(&opt.keep, "keep", false, "keep the work directory (logs, store)")
 	flag.Parse()
 
@@ -111,6 +112,9 @@ func printReport(w io.Writer, opt options, r *result) {
 		fmt.Fprintf(w, "s3ftpd after round %d (%v): %v\n", i+1, rr.elapsed.Round(time.Second), rr.settled)
 		if rr.lingered != nil {
 			fmt.Fprintf(w, "s3ftpd %v later: %v\n", opt.linger, *rr.lingered)
+		}
+		if opt.gctrace {
+			fmt.Fprintf(w, "  last GC by then: %v (at the baseline: %v)\n", rr.gc, r.baseGC)
 		}
 	}
 	fmt.Fprintf(w, "goroutines: not measured (s3ftpd exposes no debug endpoint; threads are OS threads)\n")

@@ -31,6 +31,7 @@ type options struct {
 	settle    time.Duration // at most, for the sessions' descriptors to go after
 	linger    time.Duration // keep watching the idle server this long after it settled
 	rounds    int           // runs of opt.sessions new sessions, one after the other, on one server
+	gctrace   bool          // GODEBUG=gctrace=1 for s3ftpd: its live heap after each GC
 	store     string        // embedded or versitygw
 	server    string        // s3ftpd binary; empty: go build
 	versitygw string
@@ -43,6 +44,7 @@ type result struct {
 	sources      int
 	elapsed      time.Duration // from the first session's start to the last one's end
 	baseline     procSample
+	baseGC       gcLine
 	rounds       []round
 	passivePorts int
 	samples      []procSample
@@ -71,7 +73,7 @@ func run(ctx context.Context, opt options, logf func(string, ...any)) (*result, 
 			return nil, fmt.Errorf("go build s3ftpd: %v\n%s", err, out)
 		}
 	}
-	srv, err := startServer(ctx, work, bin, opt.store, opt.versitygw)
+	srv, err := startServer(ctx, work, bin, opt.store, opt.versitygw, opt.gctrace)
 	if err != nil {
 		return nil, err
 	}
@@ -95,6 +97,10 @@ func run(ctx context.Context, opt options, logf func(string, ...any)) (*result, 
 		return res, err
 	}
 	logf("baseline: %v; load average %s", res.baseline, res.loadBefore)
+	if opt.gctrace {
+		res.baseGC = lastGC(srv.proc.log)
+		logf("baseline: last GC: %v", res.baseGC)
+	}
 
 	cfg := &sessionConfig{addr: srv.addr, user: srv.user, pass: srv.pass, opTimeout: opt.opTimeout, think: opt.think,
 		maxFiles: opt.maxFiles, sizes: sizeDist{multipart: opt.multipart, maxSize: opt.maxSize}, stats: res.stats}
@@ -118,6 +124,7 @@ type round struct {
 	elapsed  time.Duration
 	settled  procSample  // once the sessions' descriptors went
 	lingered *procSample // opt.linger later, if set
+	gc       gcLine      // the last GC by then (with -gctrace)
 }
 
 // runRound runs opt.sessions new sessions (their own directories) on the
@@ -148,6 +155,10 @@ func runRound(ctx context.Context, r int, cfg *sessionConfig, opt options, srv *
 	p, err := readProc(pid, srv.storePort)
 	rr.lingered = &p
 	logf("round %d: %v later: %v; load average %s", r+1, opt.linger, p, loadAvg())
+	if opt.gctrace {
+		rr.gc = lastGC(srv.proc.log)
+		logf("round %d: last GC: %v", r+1, rr.gc)
+	}
 	return rr, err
 }
 

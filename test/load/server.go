@@ -32,7 +32,7 @@ type process struct {
 
 // startProcess runs bin with its output in dir/name.log. It gets its own
 // process group and SIGKILL if the driver dies (Pdeathsig).
-func startProcess(dir, name, bin string, args ...string) (*process, error) {
+func startProcess(dir, name string, env []string, bin string, args ...string) (*process, error) {
 	logPath := filepath.Join(dir, name+".log")
 	lf, err := os.Create(logPath)
 	if err != nil {
@@ -40,6 +40,7 @@ func startProcess(dir, name, bin string, args ...string) (*process, error) {
 	}
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = lf, lf
+	cmd.Env = append(os.Environ(), env...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		lf.Close()
@@ -152,8 +153,9 @@ func passivePorts(n int) (int, error) {
 // startServer writes s3ftpd's config into dir and starts bin on it: the
 // embedded store, or (store "versitygw") a separate versitygw process.
 // The session limits stay at their defaults (max_sessions 10 000,
-// max_sessions_per_ip 100).
-func startServer(ctx context.Context, dir, bin, store, versitygw string) (*server, error) {
+// max_sessions_per_ip 100). With gctrace the Go runtime of s3ftpd writes
+// a line per garbage collection into its log (GODEBUG=gctrace=1).
+func startServer(ctx context.Context, dir, bin, store, versitygw string, gctrace bool) (*server, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
@@ -192,7 +194,11 @@ func startServer(ctx context.Context, dir, bin, store, versitygw string) (*serve
 		srv.stop()
 		return nil, err
 	}
-	if srv.proc, err = startProcess(dir, "s3ftpd", bin, "--config", cfgPath); err != nil {
+	var env []string
+	if gctrace {
+		env = append(env, "GODEBUG=gctrace=1")
+	}
+	if srv.proc, err = startProcess(dir, "s3ftpd", env, bin, "--config", cfgPath); err != nil {
 		srv.stop()
 		return nil, err
 	}
@@ -246,8 +252,8 @@ func startVersityGW(ctx context.Context, dir, bin string) (*process, int, string
 		return nil, 0, "", err
 	}
 	addr, access, secret := fmt.Sprintf("127.0.0.1:%d", port), "load"+randomHex(4), randomHex(16)
-	p, err := startProcess(dir, "versitygw", bin, "--port", addr, "--access", access, "--secret", secret,
-		"--quiet", "posix", root)
+	p, err := startProcess(dir, "versitygw", nil, bin, "--port", addr, "--access", access, "--secret", secret,
+		"--keep-alive", "--quiet", "posix", root)
 	if err != nil {
 		return nil, 0, "", err
 	}
