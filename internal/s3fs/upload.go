@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/s3ftpd/s3ftpd/internal/ftp"
@@ -317,6 +318,7 @@ func (u *upload) Commit(ctx context.Context) error {
 			u.finish(stateCommitted)
 			return nil
 		}
+		err = u.whyRefused(ctx, err)
 		if errors.Is(err, ftp.ErrChanged) {
 			u.s.log.Warn("resumed upload not stored: the object it builds on was replaced meanwhile",
 				"key", u.key, "base_etag", u.baseE, "err", err)
@@ -356,7 +358,7 @@ func (u *upload) store(ctx context.Context) error {
 // resumed partial's upload was created by an earlier attempt with another
 // version, so there this finds nothing (the error stands).
 func (u *upload) landed(ctx context.Context, err error) bool {
-	if ctx.Err() != nil || (!errors.Is(err, ftp.ErrChanged) && !isNotFound(err)) {
+	if ctx.Err() != nil || (!errors.Is(err, ftp.ErrChanged) && !isNotFound(err) && !(u.cond.set() && noAnswer(err))) {
 		return false
 	}
 	h, herr := u.s.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(u.s.bucket), Key: aws.String(u.key)})
@@ -365,6 +367,35 @@ func (u *upload) landed(ctx context.Context, err error) bool {
 	}
 	u.s.log.Info("upload stored although the store's answer was lost", "key", u.key, "err", err)
 	return true
+}
+
+// noAnswer reports a request that got no HTTP answer (a reset, a closed
+// connection): what the store did is unknown.
+func noAnswer(err error) bool {
+	var re *awshttp.ResponseError
+	return err != nil && !errors.As(err, &re) && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded)
+}
+
+// whyRefused settles a conditional commit that got no answer: a store may
+// refuse a failed precondition by closing the connection while the body is
+// still being sent (versitygw does, under load), so the client never reads
+// the 412. If the object now fails the condition, that was the refusal
+// (ErrChanged, 450), not a store error.
+func (u *upload) whyRefused(ctx context.Context, err error) error {
+	if !u.cond.set() || !noAnswer(err) || ctx.Err() != nil {
+		return err
+	}
+	h, herr := u.s.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(u.s.bucket), Key: aws.String(u.key)})
+	switch {
+	case herr != nil && isNotFound(herr) && u.cond.ifMatch != "":
+	case herr != nil:
+		return err
+	case u.cond.absent:
+	case aws.ToString(h.ETag) != u.cond.ifMatch:
+	default:
+		return err
+	}
+	return fmt.Errorf("%w: %w", ftp.ErrChanged, err)
 }
 
 // putObject stores an upload that fits in its first part. The part stays in

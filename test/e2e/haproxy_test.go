@@ -130,7 +130,7 @@ func TestHAProxyClients(t *testing.T) {
 	if err := c.Stor("go.txt", strings.NewReader("via haproxy")); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(l.node.out.String(), "client=127.0.0.7") {
+	if !l.node.logged("client=127.0.0.7") {
 		t.Fatalf("server log does not show the real client 127.0.0.7:\n%s", l.node.out.String())
 	}
 	// Health endpoints, on IPv4 and IPv6.
@@ -188,7 +188,7 @@ func TestHAProxyRefusesForeignDataConnection(t *testing.T) {
 	dc.Close()
 	r.expect("226")
 	r.cmd("SIZE mine", "213 4")
-	if !strings.Contains(l.node.out.String(), "refused data connection") {
+	if !l.node.logged("refused data connection") {
 		t.Fatalf("no log line for the refused data connection:\n%s", l.node.out.String())
 	}
 }

@@ -134,9 +134,11 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
+// freePort is a port free on every address (tests bind 127.0.0.x and
+// "[::]"; packages run in parallel), as far as one can tell in advance.
 func freePort(t *testing.T) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	l, err := net.Listen("tcp", ":0")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -207,6 +209,17 @@ func (p *proc) stop(sig syscall.Signal, timeout time.Duration) error {
 		<-p.exited
 	}
 	return p.waitErr
+}
+
+// logged waits (up to 10 s) until the process's output contains s: its
+// log reaches us through a pipe, a moment after the client saw the reply.
+func (p *proc) logged(s string) bool {
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if strings.Contains(p.out.String(), s) {
+			return true
+		}
+	}
+	return false
 }
 
 // peakRSS is the process's high-water resident set (VmHWM), in bytes.
@@ -348,13 +361,14 @@ func TestDropBoxWithCurl(t *testing.T) {
 	}
 	// curl reads a 550 on SIZE as "file does not exist": the server's audit
 	// lines say what was refused.
+	n.logged("verb=MKD") // (the last refusal's line; wait for the log to catch up)
 	if k := strings.Count(n.out.String(), "user=drop verb="); k < 3 || strings.Count(n.out.String(), "code=550") < 3 {
 		t.Errorf("%d audit lines for the drop box refusals, want 3 with 550", k)
 	}
 	if out, err := run(t, time.Minute, nil, curl, "-sS", "--user", "office:o", base); err == nil || !strings.Contains(out, "530") {
 		t.Errorf("login from outside allowed_cidrs: err=%v %s", err, out)
 	}
-	if !strings.Contains(n.out.String(), "msg=audit") {
+	if !n.logged("msg=audit") {
 		t.Error("refusals left no audit line")
 	}
 }
@@ -392,7 +406,7 @@ func TestAuthHookWithCurl(t *testing.T) {
 	if out, err := run(t, time.Minute, nil, curl, "-sS", "--user", "partner:pw", base); err == nil {
 		t.Errorf("hook down, yet a login: %s", out)
 	}
-	if !strings.Contains(n.out.String(), "authentication backend failed") {
+	if !n.logged("authentication backend failed") {
 		t.Error("no log line for the hook being down")
 	}
 }

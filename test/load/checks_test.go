@@ -50,7 +50,8 @@ func TestChecksCatchCorruption(t *testing.T) {
 		sizes: sizeDist{multipart: 1, maxSize: partSize + 100}, stats: st}
 	s := newSession(cfg, 7, net.IPv4(127, 0, 0, 1))
 	defer s.drop()
-	if !s.connect(context.Background()) || !s.try("MKD", func() error { return s.c.MakeDir(s.dir) }) {
+	if !s.connect(context.Background()) || !s.try("MKD", func() error { return s.c.MakeDir("/load") }) ||
+		!s.try("MKD", func() error { return s.c.MakeDir(s.dir) }) { // MKD makes no parents (as mkdir)
 		t.Fatalf("setup: %s", counts(st.errs))
 	}
 	s.stor("a")
