@@ -373,7 +373,11 @@ func (u *upload) landed(ctx context.Context, err error) bool {
 // connection): what the store did is unknown.
 func noAnswer(err error) bool {
 	var re *awshttp.ResponseError
-	return err != nil && !errors.As(err, &re) && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded)
+	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	return !errors.As(err, &re) || re.HTTPStatusCode() == 0 // the SDK wraps a send failure as status 0
+
 }
 
 // whyRefused settles a conditional commit that got no answer: a store may
