@@ -54,7 +54,3 @@ func (n *Node) TryLock(ctx context.Context, name string, ttl time.Duration) (unl
 		delIfEqual.Run(rctx, n.o.Redis, []string{key}, token)
 	}, true, nil
 }
-
-// sweepTTL is the janitor lock's lifetime; it is renewed while a sweep
-// runs, so a holder that dies frees it within this.
-func (n *Node) sweepTTL() time.Duration { return time.Minute }

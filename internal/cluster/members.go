@@ -80,9 +80,6 @@ func (m *members) set(live map[string]bool) {
 	m.mu.Unlock()
 }
 
-// Live reports whether instance was a live member at the last look.
-func (n *Node) Live(instance string) bool { return n.members.isLive(instance) }
-
 // Run announces the node and watches the others until ctx ends; then the
 // node leaves the cluster.
 func (n *Node) Run(ctx context.Context) {

@@ -129,7 +129,7 @@ func (r *Registry) Reserve(ctx context.Context, client netip.Addr) (ftp.PassiveL
 		r.mu.Lock()
 		r.claims[ep] = c.Token
 		r.mu.Unlock()
-		return &claimed{PassiveListener: pl, r: r, ep: ep, token: c.Token}, nil
+		return &claimed{PassiveListener: pl, r: r, ep: ep, token: c.Token, value: string(body)}, nil
 	}
 	r.node.log.Warn("no passive port free for this client across the cluster", "client", client.String(), "ports", r.tries)
 	return nil, ftp.ErrNoPassivePort
@@ -172,6 +172,7 @@ type claimed struct {
 	r     *Registry // nil: not claimed (Redis was unreachable)
 	ep    endpoint
 	token string
+	value string // the claim as stored, for the compare-and-delete
 	once  sync.Once
 }
 
@@ -200,10 +201,9 @@ func (c *claimed) release() {
 		}
 		c.r.mu.Unlock()
 		n := c.r.node
-		body, _ := json.Marshal(claim{Instance: n.instance, Relay: n.o.Advertise, Token: c.token})
 		rctx, cancel := n.rctx(context.Background())
 		defer cancel()
-		if err := delIfEqual.Run(rctx, n.o.Redis, []string{n.pasvKey(c.ep)}, string(body)).Err(); err != nil {
+		if err := delIfEqual.Run(rctx, n.o.Redis, []string{n.pasvKey(c.ep)}, c.value).Err(); err != nil {
 			// It expires after ClaimTTL anyway.
 			n.redisFailed("release passive claim", err)
 		}

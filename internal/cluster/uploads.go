@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"time"
 )
 
 // Open multipart uploads: each node keeps the set uploads:<instance> of
@@ -100,9 +101,13 @@ func (n *Node) AdoptUploads(ctx context.Context, instance string, adopt func(ctx
 	return n.o.Redis.Del(ctx, n.key("uploads", instance)).Err()
 }
 
+// janitorLockTTL is the janitor lock's lifetime; it is renewed while a
+// sweep runs, so a holder that dies frees it within this.
+const janitorLockTTL = 2 * time.Minute
+
 // SweepLock implements the janitor's one-at-a-time lock.
 func (n *Node) SweepLock(ctx context.Context) (func(), bool) {
-	unlock, ok, err := n.TryLock(ctx, "janitor", 2*n.sweepTTL())
+	unlock, ok, err := n.TryLock(ctx, "janitor", janitorLockTTL)
 	if err != nil || !ok {
 		return nil, false
 	}

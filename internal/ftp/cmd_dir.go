@@ -24,6 +24,15 @@ func (s *session) stat(name string) (fs.FileInfo, error) {
 	return s.acct.FS.Stat(s.ctx, name)
 }
 
+// statDir is nil when dir is a directory, errNotDir when it is a file.
+func (s *session) statDir(dir string) error {
+	fi, err := s.stat(dir)
+	if err == nil && !fi.IsDir() {
+		return errNotDir
+	}
+	return err
+}
+
 func (s *session) cmdPWD(string) {
 	s.reply(257, quote(s.cwd)+" is the current directory.")
 }
@@ -33,11 +42,7 @@ func (s *session) cmdCWD(arg string) {
 		arg = "/"
 	}
 	dir := s.abs(arg)
-	fi, err := s.stat(dir)
-	if err == nil && !fi.IsDir() {
-		err = errNotDir
-	}
-	if err != nil {
+	if err := s.statDir(dir); err != nil {
 		s.replyError(err, "CWD")
 		return
 	}

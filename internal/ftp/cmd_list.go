@@ -139,11 +139,7 @@ func globbed(arg string) (dir, pattern string, ok bool) {
 // matching is an empty listing.
 func (s *session) listMatching(verb, dir, pattern string, line listing) {
 	name := s.abs(dir)
-	fi, err := s.stat(name)
-	if err == nil && !fi.IsDir() {
-		err = errNotDir
-	}
-	if err != nil {
+	if err := s.statDir(name); err != nil {
 		s.closePassive()
 		s.replyError(err, verb)
 		return

@@ -64,15 +64,12 @@ func (s *session) parentExists(name string) error {
 	if t, ok := s.dirs[dir]; ok && time.Since(t) < dirMemory {
 		return nil
 	}
-	fi, err := s.stat(dir)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
+	err := s.statDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
 		return errNoParent
-	case err != nil:
-		return err
-	case !fi.IsDir():
-		return errNotDir
 	}
-	s.knowDir(dir)
-	return nil
+	if err == nil {
+		s.knowDir(dir)
+	}
+	return err
 }

@@ -81,6 +81,7 @@ type SessionInfo struct {
 // TransferInfo is a transfer in flight.
 type TransferInfo struct {
 	Verb, Path string
+	Upload     bool
 	Bytes      int64
 	Size       int64 // what it will move when known (a download), else 0
 	Since      time.Time
@@ -118,7 +119,7 @@ func (s *session) info() SessionInfo {
 	defer s.mu.Unlock()
 	i := SessionInfo{ID: s.id, Client: s.client, User: s.shown.user, Since: s.shown.since, TLS: s.shown.tls, Command: s.shown.command}
 	if x := s.xfer; x != nil {
-		i.Transfer = &TransferInfo{Verb: x.verb, Path: x.name, Bytes: x.bytes.Load(), Size: x.size.Load(), Since: x.start}
+		i.Transfer = &TransferInfo{Verb: x.verb, Path: x.name, Upload: isUpload(x.verb), Bytes: x.bytes.Load(), Size: x.size.Load(), Since: x.start}
 	}
 	return i
 }

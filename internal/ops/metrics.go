@@ -20,17 +20,16 @@ import (
 type Metrics struct {
 	reg *prometheus.Registry
 
-	sessionsTotal  prometheus.Counter
-	logins         *prometheus.CounterVec
-	commands       *prometheus.CounterVec
-	transferBytes  *prometheus.CounterVec
-	transfers      *prometheus.CounterVec
-	transferTime   *prometheus.HistogramVec
-	refused        *prometheus.CounterVec
-	s3Requests     *prometheus.CounterVec
-	s3Latency      *prometheus.HistogramVec
-	partialsSwept  *prometheus.CounterVec
-	snapshotSource func() []ftp.SessionInfo
+	sessionsTotal prometheus.Counter
+	logins        *prometheus.CounterVec
+	commands      *prometheus.CounterVec
+	transferBytes *prometheus.CounterVec
+	transfers     *prometheus.CounterVec
+	transferTime  *prometheus.HistogramVec
+	refused       *prometheus.CounterVec
+	s3Requests    *prometheus.CounterVec
+	s3Latency     *prometheus.HistogramVec
+	partialsSwept *prometheus.CounterVec
 
 	// The same counts for /status (a counter cannot be read back).
 	nSessions, nLoginsOK, nLoginsFailed, nTransfers, nUp, nDown atomic.Int64
@@ -44,16 +43,15 @@ func (m *Metrics) Totals() Totals {
 
 // Sources are what the gauges read at scrape time; nil ones are left out.
 type Sources struct {
-	Sessions     func() []ftp.SessionInfo // ftp.Server.Snapshot
-	BudgetInUse  func() int64             // upload buffer bytes reserved
-	BudgetTotal  int64
-	Draining     func() bool
-	ClusterNodes func() int // live nodes, in a cluster
+	Sessions    func() []ftp.SessionInfo // ftp.Server.Snapshot
+	BudgetInUse func() int64             // upload buffer bytes reserved
+	BudgetTotal int64
+	Draining    func() bool
 }
 
 // NewMetrics builds the metrics with the Go and process collectors.
 func NewMetrics(src Sources) *Metrics {
-	m := &Metrics{reg: prometheus.NewRegistry(), snapshotSource: src.Sessions}
+	m := &Metrics{reg: prometheus.NewRegistry()}
 	m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	f := promauto{m.reg}
 	m.sessionsTotal = f.counter("s3ftpd_sessions_total", "Control connections served (load balancer health checks excluded).")
@@ -78,10 +76,6 @@ func NewMetrics(src Sources) *Metrics {
 	if src.Draining != nil {
 		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "s3ftpd_draining",
 			Help: "1 once a drain (SIGTERM) has begun."}, func() float64 { return b2f(src.Draining()) }))
-	}
-	if src.ClusterNodes != nil {
-		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "s3ftpd_cluster_nodes",
-			Help: "Live cluster nodes this node knows of."}, func() float64 { return float64(src.ClusterNodes()) }))
 	}
 	return m
 }
@@ -192,7 +186,7 @@ func (c *snapshotCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, s := range c.src.Sessions() {
 		tls[s.TLS]++
 		if t := s.Transfer; t != nil {
-			flight[direction(t.Verb, t.Verb == "STOR" || t.Verb == "APPE" || t.Verb == "STOU")]++
+			flight[direction(t.Verb, t.Upload)]++
 		}
 	}
 	ch <- prometheus.MustNewConstMetric(sessionsDesc, prometheus.GaugeValue, float64(tls[true]), "true")

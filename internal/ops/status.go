@@ -76,7 +76,7 @@ func (st *Status) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		el := now.Sub(t.Since)
 		row := transferRow{ID: s.ID, User: s.User, Client: s.Client.String(), Verb: t.Verb, Path: t.Path, Bytes: t.Bytes,
 			Size: t.Size, KnownSize: t.Size > 0, Elapsed: el.Round(100 * time.Millisecond),
-			Upload: t.Verb == "STOR" || t.Verb == "APPE" || t.Verb == "STOU", Rate: rate(t.Bytes, el)}
+			Upload: t.Upload, Rate: rate(t.Bytes, el)}
 		if row.KnownSize {
 			row.Percent = int(min(100, t.Bytes*100/t.Size))
 		}
