@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/s3ftpd/s3ftpd/internal/ftp"
 )
@@ -32,7 +33,12 @@ func TestAuditLines(t *testing.T) {
 	ro.cmd(230, "PASS r")
 	ro.cmd(550, "MKD nope")
 	ro.cmd(221, "QUIT")
+	// The disconnect line follows the 221 reply: wait for it (bounded).
 	out := logs.String()
+	for i := 0; i < 200 && strings.Count(out, "msg=disconnect") < 2; i++ {
+		time.Sleep(10 * time.Millisecond)
+		out = logs.String()
+	}
 	for _, want := range []string{
 		`msg=connect session=1 client=127.0.0.1 local=127.0.0.1 tls=false`,
 		`msg=audit session=1 client=127.0.0.1 user=alice verb=MKD code=257 path=/d`,
