@@ -2,6 +2,7 @@ package ftp
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 )
 
@@ -16,6 +17,7 @@ const (
 	telnetIAC  = 255
 	telnetWILL = 251
 	telnetDONT = 254
+	telnetDM   = 242 // Data Mark: ends the Synch
 )
 
 // lineReader reads CRLF (or bare LF) terminated command lines. A line cut
@@ -25,28 +27,54 @@ type lineReader struct {
 	r       *bufio.Reader
 	buf     []byte
 	tooLong bool
+	// skipLF: the last line was taken at its CR; a LF that follows
+	// belongs to it.
+	skipLF bool
 }
 
 // read returns the next line without its end and with Telnet command
 // sequences removed. A line longer than max is consumed and reported as
 // errLineTooLong; the session goes on.
+//
+// A line that ends in CR with nothing after it yet is whole: clients that
+// send a command as urgent data (RFC 959 §4.1.3 for ABOR; python's
+// ftplib.abort() sends "ABOR\r\n" with MSG_OOB) lose the urgent last byte,
+// the LF, when a load balancer such as HAProxy relays the stream without
+// SO_OOBINLINE, and would wait for an answer forever. The LF, if it comes
+// after all, is dropped. A CR not followed by LF is no Telnet end of line
+// (RFC 854 allows CR only before LF or NUL) and no valid name holds one
+// (553), so nothing a correct client sends is split by this.
 func (l *lineReader) read(max int) (string, error) {
 	for {
-		chunk, err := l.r.ReadSlice('\n')
-		if !l.tooLong {
-			if len(l.buf)+len(chunk) > max {
-				l.tooLong, l.buf = true, nil
-			} else {
-				l.buf = append(l.buf, chunk...)
+		n := l.r.Buffered()
+		if n == 0 {
+			if _, err := l.r.Peek(1); err != nil { // wait for bytes
+				return "", err
 			}
-		}
-		if err == bufio.ErrBufferFull {
 			continue
 		}
-		if err != nil {
-			return "", err
+		chunk, _ := l.r.Peek(n)
+		if l.skipLF {
+			l.skipLF = false
+			if chunk[0] == '\n' {
+				_, _ = l.r.Discard(1)
+				continue
+			}
 		}
-		break
+		end := bytes.IndexByte(chunk, '\n') + 1
+		cut := end > 0
+		if !cut {
+			end = n
+		}
+		l.take(chunk[:end], max)
+		_, _ = l.r.Discard(end)
+		if cut {
+			break
+		}
+		if l.endsInCR() {
+			l.skipLF = true
+			break
+		}
 	}
 	buf, tooLong := l.buf, l.tooLong
 	l.buf, l.tooLong = nil, false
@@ -54,6 +82,23 @@ func (l *lineReader) read(max int) (string, error) {
 		return "", errLineTooLong
 	}
 	return string(stripTelnet(trimEOL(buf))), nil
+}
+
+// take adds b to the line, or drops the line once it outgrows max.
+func (l *lineReader) take(b []byte, max int) {
+	if l.tooLong {
+		return
+	}
+	if len(l.buf)+len(b) > max {
+		l.tooLong, l.buf = true, nil
+		return
+	}
+	l.buf = append(l.buf, b...)
+}
+
+// endsInCR reports whether all that has arrived of the line ends in CR.
+func (l *lineReader) endsInCR() bool {
+	return !l.tooLong && len(l.buf) > 0 && l.buf[len(l.buf)-1] == '\r'
 }
 
 // partial reports whether part of a line has arrived.
@@ -70,10 +115,15 @@ func trimEOL(b []byte) []byte {
 }
 
 // stripTelnet drops IAC sequences in place: IAC IAC is a literal 255,
-// IAC WILL/WONT/DO/DONT x is three bytes, any other IAC x is two.
+// IAC WILL/WONT/DO/DONT x is three bytes, any other IAC x is two. A DM
+// that starts the line is dropped too: it is what is left of "IAC IP IAC
+// DM" when a relay lost the urgent IAC.
 func stripTelnet(b []byte) []byte {
 	out := b[:0]
 	for i := 0; i < len(b); i++ {
+		if b[i] == telnetDM && len(out) == 0 {
+			continue
+		}
 		if b[i] != telnetIAC {
 			out = append(out, b[i])
 			continue

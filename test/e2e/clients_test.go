@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"crypto/rand"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -228,5 +229,19 @@ func TestPythonFtplibAbort(t *testing.T) {
 	out := mustRun(t, time.Minute, nil, py, "-c", ftplibAbortScript, itoa(n.Port), "127.0.0.1")
 	if !strings.Contains(out, "abort ok") {
 		t.Fatalf("python ftplib abort:\n%s", out)
+	}
+}
+
+// Through HAProxy the urgent byte never arrives: HAProxy reads the stream
+// without SO_OOBINLINE, so the client's urgent "\n" stays in HAProxy's
+// socket and the server sees "ABOR\r" with no line end. The server takes a
+// CR-ended ABOR with nothing after it as the whole line.
+func TestPythonFtplibAbortThroughHAProxy(t *testing.T) {
+	py := requireTool(t, "python3")
+	l := startBehindHAProxy(t, "", "")
+	host, port, _ := net.SplitHostPort(l.Ctrl)
+	out := mustRun(t, time.Minute, nil, py, "-c", ftplibAbortScript, port, host)
+	if !strings.Contains(out, "abort ok") {
+		t.Fatalf("python ftplib abort through HAProxy:\n%s", out)
 	}
 }
