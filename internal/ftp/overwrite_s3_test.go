@@ -71,15 +71,34 @@ func vanish(t *testing.T, d *s3Direct, name string, data []byte) {
 	if _, err := dc.Write(data); err != nil {
 		t.Fatal(err)
 	}
+	// Vanish once the server has read every byte: on a loaded machine the
+	// control EOF could otherwise end the transfer before it read any.
+	deadline := time.Now().Add(10 * time.Second)
+	for !uploadHasRead(d.srv.Server, int64(len(data))) {
+		if time.Now().After(deadline) {
+			t.Fatal("the server did not read the upload's bytes")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 	r.conn.Close()
 	dc.Close()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline = time.Now().Add(10 * time.Second)
 	for d.srv.Sessions() > before {
 		if time.Now().After(deadline) {
 			t.Fatal("the vanished client's session did not end")
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// uploadHasRead reports whether an upload in flight has read n bytes.
+func uploadHasRead(srv *ftp.Server, n int64) bool {
+	for _, si := range srv.Snapshot() {
+		if x := si.Transfer; x != nil && x.Upload && x.Bytes >= n {
+			return true
+		}
+	}
+	return false
 }
 
 // After an interrupted overwrite SIZE, RETR and MLST describe the old
