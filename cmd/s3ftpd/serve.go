@@ -60,6 +60,7 @@ func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) err
 			// Multipart uploads of a killed run are partials: s3fs's
 			// janitor makes them resumable or expires them.
 			KeepUploads: cfg.Uploads.ResumeWindow > 0,
+			Buckets:     cfg.HomeBuckets(),
 		})
 		if err != nil {
 			return fmt.Errorf("embedded store: %w", err)

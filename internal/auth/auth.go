@@ -29,7 +29,10 @@ type User struct {
 	Password     string
 	PasswordHash string
 	Home         string
-	ReadOnly     bool
+	// Bucket, if set, is another bucket the home is in (home:
+	// s3://bucket/prefix); the FS factory gets it.
+	Bucket   string
+	ReadOnly bool
 	// Deny is what the user may not do (ftp.Perm; zero: all allowed).
 	Deny ftp.Perm
 	// AllowedCIDRs: logins only from these client addresses (empty: any).
@@ -46,8 +49,9 @@ type User struct {
 
 // Session is what the FS factory gets at each successful login.
 type Session struct {
-	User string // login name
-	Home string // clean absolute home ("/" when unset)
+	User   string // login name
+	Home   string // clean absolute home ("/" when unset)
+	Bucket string // User.Bucket: "" for the store's own
 	// Client is the real client address (PROXY-derived behind a LB).
 	Client  netip.Addr
 	Storage any // User.Storage
@@ -73,6 +77,7 @@ type Users struct {
 type user struct {
 	name     string
 	home     string
+	bucket   string
 	readOnly bool
 	deny     ftp.Perm
 	allowed  []netip.Prefix
@@ -115,25 +120,14 @@ func New(users []User, fsFor func(Session) ftp.FS) (*Users, error) {
 		bad := func(format string, args ...any) {
 			errs = append(errs, fmt.Errorf("auth: user %d %q: %s", i, cu.Name, fmt.Sprintf(format, args...)))
 		}
-		home := cu.Home
-		if home == "" {
-			home = "/"
-		}
+		e, err := newUser(cu)
 		switch {
-		case cu.Name == "":
-			bad("empty name")
+		case err != nil:
+			bad("%v", err)
 			continue
 		case u.byName[cu.Name] != nil:
 			bad("duplicate name")
 			continue
-		case !strings.HasPrefix(home, "/"):
-			bad("home %q is not an absolute path", cu.Home)
-			continue
-		}
-		e := &user{name: cu.Name, home: path.Clean(home), readOnly: cu.ReadOnly, deny: cu.Deny,
-			allowed: cu.AllowedCIDRs, tls: cu.TLS == "required", storage: cu.Storage,
-			limits: ftp.Account{MaxFileSize: cu.MaxFileSize, MaxSessions: cu.MaxSessions, Bandwidth: cu.Bandwidth}}
-		switch {
 		case (cu.Password == "") == (cu.PasswordHash == ""):
 			bad("set exactly one of password and password hash")
 			continue
@@ -165,6 +159,33 @@ func New(users []User, fsFor func(Session) ftp.FS) (*Users, error) {
 	return u, nil
 }
 
+// newUser checks the name and policy of cu (not its password).
+func newUser(cu User) (*user, error) {
+	home := cu.Home
+	if home == "" {
+		home = "/"
+	}
+	switch {
+	case cu.Name == "":
+		return nil, errors.New("empty name")
+	case !strings.HasPrefix(home, "/") || strings.Contains(home+"/", "/../"):
+		return nil, fmt.Errorf("home %q is not an absolute path", cu.Home)
+	}
+	return &user{name: cu.Name, home: path.Clean(home), bucket: cu.Bucket, readOnly: cu.ReadOnly, deny: cu.Deny,
+		allowed: cu.AllowedCIDRs, tls: cu.TLS == "required", storage: cu.Storage,
+		limits: ftp.Account{MaxFileSize: cu.MaxFileSize, MaxSessions: cu.MaxSessions, Bandwidth: cu.Bandwidth}}, nil
+}
+
+// account is the logged-in account of e, with its FS from fsFor.
+func (e *user) account(req ftp.LoginRequest, fsFor func(Session) ftp.FS) (*ftp.Account, error) {
+	fsys := fsFor(Session{User: e.name, Home: e.home, Bucket: e.bucket, Client: req.Client, Storage: e.storage})
+	if fsys == nil {
+		return nil, fmt.Errorf("auth: no storage for user %q", e.name)
+	}
+	return &ftp.Account{Name: e.name, FS: fsys, ReadOnly: e.readOnly, Deny: e.deny, TLSRequired: e.tls,
+		MaxFileSize: e.limits.MaxFileSize, MaxSessions: e.limits.MaxSessions, Bandwidth: e.limits.Bandwidth}, nil
+}
+
 // Login implements ftp.Authenticator. An unknown user and a wrong password
 // both give ftp.ErrBadLogin, after the same work: one hash comparison. A
 // client address outside the allowed CIDRs gives ftp.ErrAddressNotAllowed,
@@ -194,12 +215,7 @@ func (u *Users) Login(ctx context.Context, req ftp.LoginRequest) (*ftp.Account, 
 	if !ok {
 		return nil, ftp.ErrBadLogin
 	}
-	fsys := u.fsFor(Session{User: e.name, Home: e.home, Client: req.Client, Storage: e.storage})
-	if fsys == nil {
-		return nil, fmt.Errorf("auth: no storage for user %q", e.name)
-	}
-	return &ftp.Account{Name: e.name, FS: fsys, ReadOnly: e.readOnly, Deny: e.deny, TLSRequired: e.tls,
-		MaxFileSize: e.limits.MaxFileSize, MaxSessions: e.limits.MaxSessions, Bandwidth: e.limits.Bandwidth}, nil
+	return e.account(req, u.fsFor)
 }
 
 // HashPassword returns a hash of password for a password_hash setting:

@@ -11,8 +11,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/netip"
-	"path"
 	"strings"
 	"sync"
 	"time"
@@ -28,7 +26,8 @@ import (
 // to an HTTP(S) URL. 200 with a JSON profile is a login; 401 or 403 is a
 // refusal (530); anything else — another status, a timeout, a malformed
 // profile — after the retries is an error: the session gets 421 and the
-// log says why, never a login.
+// log says why, never a login. What the profile holds and means is
+// HookOptions.Profile's to decide (config.HookUser in the binary).
 type Hook struct {
 	o      HookOptions
 	client *http.Client
@@ -49,23 +48,14 @@ type HookOptions struct {
 	// CacheTTL keeps successful answers this long (0: ask every time).
 	CacheTTL time.Duration
 	Node     string // this node's name, sent along
-	// Storage is the object properties for the FS of hook users (their
-	// profile does not set them yet).
-	Storage any
+	// Profile turns the body of a 200 answer into the user (its policy:
+	// no password); an error refuses the login with 421 and is logged.
+	Profile func(user string, body []byte) (User, error)
 	FSFor   func(Session) ftp.FS
 }
 
-// Profile is the hook's answer for a login.
-type Profile struct {
-	Home         string   `json:"home"`
-	Permissions  []string `json:"permissions"` // absent: all
-	ReadOnly     bool     `json:"read_only"`
-	AllowedCIDRs []string `json:"allowed_cidrs"`
-	TLSRequired  bool     `json:"tls_required"`
-}
-
 type cached struct {
-	p       Profile
+	u       *user
 	expires time.Time
 }
 
@@ -74,8 +64,8 @@ func NewHook(o HookOptions) (*Hook, error) {
 	if !strings.HasPrefix(o.URL, "http://") && !strings.HasPrefix(o.URL, "https://") {
 		return nil, fmt.Errorf("auth hook: URL %q is not http(s)", o.URL)
 	}
-	if o.FSFor == nil {
-		return nil, errors.New("auth hook: FSFor is nil")
+	if o.FSFor == nil || o.Profile == nil {
+		return nil, errors.New("auth hook: FSFor or Profile is nil")
 	}
 	if o.Timeout <= 0 {
 		o.Timeout = 5 * time.Second
@@ -90,61 +80,42 @@ var errHookRefused = errors.New("refused by the hook")
 // Login implements ftp.Authenticator.
 func (h *Hook) Login(ctx context.Context, req ftp.LoginRequest) (*ftp.Account, error) {
 	ck := h.cacheKey(req)
-	p, ok := h.cached(ck)
+	e, ok := h.cached(ck)
 	if !ok {
-		var err error
-		if p, err = h.ask(ctx, req); errors.Is(err, errHookRefused) {
+		body, err := h.ask(ctx, req)
+		if errors.Is(err, errHookRefused) {
 			return nil, ftp.ErrBadLogin
 		} else if err != nil {
 			return nil, err
 		}
+		if e, err = h.user(req.User, body); err != nil {
+			return nil, err
+		}
 		if h.o.CacheTTL > 0 {
-			h.remember(ck, p)
+			h.remember(ck, e)
 		}
 	}
-	return h.account(req, p)
-}
-
-func (h *Hook) account(req ftp.LoginRequest, p Profile) (*ftp.Account, error) {
-	home := p.Home
-	if home == "" {
-		home = "/"
-	}
-	if !strings.HasPrefix(home, "/") || strings.Contains("/"+home+"/", "/../") {
-		return nil, fmt.Errorf("auth hook: profile of %q: home %q is not an absolute path", req.User, p.Home)
-	}
-	var deny ftp.Perm
-	if p.Permissions != nil {
-		allow, err := ftp.ParsePerms(p.Permissions)
-		if err != nil {
-			return nil, fmt.Errorf("auth hook: profile of %q: %w", req.User, err)
-		}
-		deny = ftp.PermAll &^ allow
-	}
-	var cidrs []netip.Prefix
-	for _, c := range p.AllowedCIDRs {
-		pfx, err := netip.ParsePrefix(c)
-		if err != nil {
-			ip, err2 := netip.ParseAddr(c)
-			if err2 != nil {
-				return nil, fmt.Errorf("auth hook: profile of %q: allowed_cidrs %q: %w", req.User, c, err)
-			}
-			pfx = netip.PrefixFrom(ip, ip.BitLen())
-		}
-		cidrs = append(cidrs, pfx.Masked())
-	}
-	if !allowedFrom(cidrs, req.Client) {
+	if !allowedFrom(e.allowed, req.Client) {
 		return nil, ftp.ErrAddressNotAllowed
 	}
-	fsys := h.o.FSFor(Session{User: req.User, Home: path.Clean(home), Client: req.Client, Storage: h.o.Storage})
-	if fsys == nil {
-		return nil, fmt.Errorf("auth hook: no storage for user %q", req.User)
+	return e.account(req, h.o.FSFor)
+}
+
+// user is the user the answer body describes.
+func (h *Hook) user(name string, body []byte) (*user, error) {
+	cu, err := h.o.Profile(name, body)
+	if err == nil {
+		cu.Name = name
+		var e *user
+		if e, err = newUser(cu); err == nil {
+			return e, nil
+		}
 	}
-	return &ftp.Account{Name: req.User, FS: fsys, ReadOnly: p.ReadOnly, Deny: deny, TLSRequired: p.TLSRequired}, nil
+	return nil, fmt.Errorf("auth hook: answer for %q: %w", name, err)
 }
 
 // ask POSTs the login, retrying errors (not refusals).
-func (h *Hook) ask(ctx context.Context, req ftp.LoginRequest) (Profile, error) {
+func (h *Hook) ask(ctx context.Context, req ftp.LoginRequest) ([]byte, error) {
 	body, _ := json.Marshal(map[string]any{"user": req.User, "password": req.Password,
 		"client_ip": req.Client.String(), "tls": req.TLS, "node": h.o.Node})
 	var err error
@@ -153,21 +124,22 @@ func (h *Hook) ask(ctx context.Context, req ftp.LoginRequest) (Profile, error) {
 			select {
 			case <-time.After(time.Duration(attempt) * 200 * time.Millisecond):
 			case <-ctx.Done():
-				return Profile{}, ctx.Err()
+				return nil, ctx.Err()
 			}
 		}
-		var p Profile
-		if p, err = h.post(ctx, body); err == nil || errors.Is(err, errHookRefused) {
-			return p, err
+		var answer []byte
+		if answer, err = h.post(ctx, body); err == nil || errors.Is(err, errHookRefused) {
+			return answer, err
 		}
 	}
-	return Profile{}, fmt.Errorf("auth hook %s: %w", h.o.URL, err)
+	return nil, fmt.Errorf("auth hook %s: %w", h.o.URL, err)
 }
 
-func (h *Hook) post(ctx context.Context, body []byte) (Profile, error) {
+// post sends one attempt; the body of a 200 is the profile.
+func (h *Hook) post(ctx context.Context, body []byte) ([]byte, error) {
 	r, err := http.NewRequestWithContext(ctx, http.MethodPost, h.o.URL, bytes.NewReader(body))
 	if err != nil {
-		return Profile{}, err
+		return nil, err
 	}
 	r.Header.Set("Content-Type", "application/json")
 	if h.o.Header != "" {
@@ -175,21 +147,22 @@ func (h *Hook) post(ctx context.Context, body []byte) (Profile, error) {
 	}
 	resp, err := h.client.Do(r)
 	if err != nil {
-		return Profile{}, err
+		return nil, err
 	}
 	defer resp.Body.Close()
 	switch resp.StatusCode {
 	case http.StatusOK:
 	case http.StatusUnauthorized, http.StatusForbidden:
-		return Profile{}, errHookRefused
+		return nil, errHookRefused
 	default:
-		return Profile{}, fmt.Errorf("answered %s", resp.Status)
+		return nil, fmt.Errorf("answered %s", resp.Status)
 	}
-	var p Profile
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&p); err != nil {
-		return Profile{}, fmt.Errorf("malformed profile: %w", err)
+	const maxProfile = 64 << 10
+	answer, err := io.ReadAll(io.LimitReader(resp.Body, maxProfile+1))
+	if err == nil && len(answer) > maxProfile {
+		err = errors.New("profile larger than 64 KiB")
 	}
-	return p, nil
+	return answer, err
 }
 
 func (h *Hook) cacheKey(req ftp.LoginRequest) [sha256.Size]byte {
@@ -204,7 +177,7 @@ func (h *Hook) cacheKey(req ftp.LoginRequest) [sha256.Size]byte {
 
 // remember caches a successful answer; the cache drops expired entries
 // when it grows.
-func (h *Hook) remember(k [sha256.Size]byte, p Profile) {
+func (h *Hook) remember(k [sha256.Size]byte, e *user) {
 	now := time.Now()
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -215,21 +188,21 @@ func (h *Hook) remember(k [sha256.Size]byte, p Profile) {
 			}
 		}
 	}
-	h.cache[k] = cached{p, now.Add(h.o.CacheTTL)}
+	h.cache[k] = cached{e, now.Add(h.o.CacheTTL)}
 }
 
-func (h *Hook) cached(k [sha256.Size]byte) (Profile, bool) {
+func (h *Hook) cached(k [sha256.Size]byte) (*user, bool) {
 	if h.o.CacheTTL <= 0 {
-		return Profile{}, false
+		return nil, false
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	c, ok := h.cache[k]
 	if !ok || time.Now().After(c.expires) {
 		delete(h.cache, k)
-		return Profile{}, false
+		return nil, false
 	}
-	return c.p, true
+	return c.u, true
 }
 
 // Chain tries the static users first, then the hook for names they do not

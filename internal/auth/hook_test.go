@@ -42,15 +42,37 @@ func newHookServer(t *testing.T) *hookServer {
 		req.ClientIP, _ = m["client_ip"].(string)
 		switch {
 		case req.User == "partner" && req.Password == "pw" && req.ClientIP == "10.0.0.5" && m["node"] == "n1":
-			json.NewEncoder(w).Encode(Profile{Home: "/partners/p1", Permissions: []string{"upload", "list"}})
+			json.NewEncoder(w).Encode(testProfile{Home: "/partners/p1", Permissions: []string{"upload", "list"}})
 		case req.User == "evil":
-			json.NewEncoder(w).Encode(Profile{Home: "/../etc"})
+			json.NewEncoder(w).Encode(testProfile{Home: "/../etc"})
 		default:
 			http.Error(w, "no", 401)
 		}
 	}))
 	t.Cleanup(h.Close)
 	return h
+}
+
+// testProfile is a small profile format; the binary's is config.HookUser.
+type testProfile struct {
+	Home        string   `json:"home"`
+	Permissions []string `json:"permissions"`
+}
+
+func decodeTestProfile(_ string, body []byte) (User, error) {
+	var p testProfile
+	if err := json.Unmarshal(body, &p); err != nil {
+		return User{}, err
+	}
+	u := User{Home: p.Home}
+	if p.Permissions != nil {
+		allow, err := ftp.ParsePerms(p.Permissions)
+		if err != nil {
+			return User{}, err
+		}
+		u.Deny = ftp.PermAll &^ allow
+	}
+	return u, nil
 }
 
 func TestHook(t *testing.T) {
@@ -61,7 +83,7 @@ func TestHook(t *testing.T) {
 		t.Fatal(err)
 	}
 	hook, err := NewHook(HookOptions{URL: hs.URL, Header: "X-Hook-Secret", Secret: hs.secret, Retries: 2,
-		CacheTTL: time.Minute, Node: "n1", FSFor: r.fsFor})
+		CacheTTL: time.Minute, Node: "n1", FSFor: r.fsFor, Profile: decodeTestProfile})
 	if err != nil {
 		t.Fatal(err)
 	}

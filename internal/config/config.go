@@ -26,7 +26,10 @@ type Config struct {
 	// Users who may log in. When a file has no users key at all and the
 	// store is embedded, the single demo/demo user of Default() stays.
 	Users []User `yaml:"users"`
-	Log   Log    `yaml:"log"`
+	// Groups: policy defaults shared by users (and hook profiles) that
+	// name them (policy.go).
+	Groups []Group `yaml:"groups"`
+	Log    Log     `yaml:"log"`
 
 	// ProxyProtocol: PROXY v1/v2 headers from load balancers (lb.go).
 	ProxyProtocol ProxyProtocol `yaml:"proxy_protocol"`
@@ -142,30 +145,16 @@ type S3 struct {
 }
 
 // User is one login. Exactly one of Password and PasswordHash (bcrypt) is
-// set. Home is an absolute slash path inside the store, the user's chroot.
+// set. What the user may do and gets is its Policy, over the defaults of
+// its Group (policy.go).
 type User struct {
-	Name         string `yaml:"name"`
-	Password     string `yaml:"password"`
-	PasswordHash string `yaml:"password_hash"`
-	Home         string `yaml:"home"`
-	ReadOnly     bool   `yaml:"read_only"`
-	// Permissions: what the user may do, of list, download, upload,
-	// overwrite, delete, rename, mkdir; absent: all. read_only is the
-	// shorthand for [list, download].
-	Permissions []string `yaml:"permissions"`
-	// AllowedCIDRs: logins only from these client addresses (the real ones,
-	// from PROXY headers behind a LB); empty: any.
-	AllowedCIDRs []string `yaml:"allowed_cidrs"`
-	// MaxFileSize, MaxSessions and Bandwidth override limits.max_file_size,
-	// limits.max_sessions_per_user and limits.bandwidth for this user.
-	MaxFileSize Size      `yaml:"max_file_size"`
-	MaxSessions int       `yaml:"max_sessions"`
-	Bandwidth   Bandwidth `yaml:"bandwidth"`
-	// TLS "required" makes this user's control and data connections use
-	// TLS whatever the server-wide policy; "" or "optional" follows it.
-	TLS string `yaml:"tls"`
-	// Object overrides store.s3.object for this user's uploads.
-	Object ObjectProps `yaml:"object"`
+	Name         string `yaml:"name" json:"-"`
+	Password     string `yaml:"password" json:"-"`
+	PasswordHash string `yaml:"password_hash" json:"-"`
+	// Group names an entry of groups: whose policy fills what the user's
+	// own leaves unset.
+	Group  string `yaml:"group" json:"group"`
+	Policy `yaml:",inline"`
 }
 
 // Log configures the process logger.
@@ -208,7 +197,7 @@ func Default() Config {
 			},
 		},
 		Uploads: Uploads{Atomic: true, ResumeWindow: 24 * time.Hour},
-		Users:   []User{{Name: "demo", Password: "demo", Home: "/"}},
+		Users:   []User{{Name: "demo", Password: "demo", Policy: Policy{Home: "/"}}},
 		Log:     Log{Level: "info", Format: "text"},
 		Limits: Limits{
 			MaxSessions:        10000,

@@ -152,8 +152,8 @@ log:
 		PartSize: 16 * MiB, Concurrency: 8, BufferBudget: GiB, StallTimeout: 60 * time.Second,
 	}
 	want.Users = []User{
-		{Name: "alice", Password: "secret", Home: "/"},
-		{Name: "bob", PasswordHash: string(hash), Home: "/bob", ReadOnly: true},
+		{Name: "alice", Password: "secret", Policy: Policy{Home: "/"}},
+		{Name: "bob", PasswordHash: string(hash), Policy: Policy{Home: "/bob", ReadOnly: true}},
 	}
 	want.Log = Log{Level: "debug", Format: "json"}
 	if !reflect.DeepEqual(c, want) {
@@ -444,7 +444,7 @@ func TestStore(t *testing.T) {
 }
 
 func TestUsersDefaulting(t *testing.T) {
-	demo := []User{{Name: "demo", Password: "demo", Home: "/"}}
+	demo := []User{{Name: "demo", Password: "demo", Policy: Policy{Home: "/"}}}
 
 	// Embedded store, no users key: the demo user.
 	if c := mustParse(t, "listen: 127.0.0.1:2121\n"); !reflect.DeepEqual(c.Users, demo) {
@@ -452,7 +452,7 @@ func TestUsersDefaulting(t *testing.T) {
 	}
 	// Users given: exactly those, no demo.
 	c := mustParse(t, "users:\n  - {name: a, password: x}\n")
-	if want := []User{{Name: "a", Password: "x", Home: "/"}}; !reflect.DeepEqual(c.Users, want) {
+	if want := []User{{Name: "a", Password: "x", Policy: Policy{Home: "/"}}}; !reflect.DeepEqual(c.Users, want) {
 		t.Errorf("Users = %v, want %v", c.Users, want)
 	}
 	// An explicit empty list on the embedded store means no users.
@@ -476,7 +476,7 @@ func TestUsersDefaulting(t *testing.T) {
 	}
 	// Validate normalizes homes of a Config built in Go too.
 	d := Default()
-	d.Users = []User{{Name: "x", Password: "y"}, {Name: "z", Password: "w", Home: "/q/./r/"}}
+	d.Users = []User{{Name: "x", Password: "y"}, {Name: "z", Password: "w", Policy: Policy{Home: "/q/./r/"}}}
 	if err := d.Validate(); err != nil || d.Users[0].Home != "/" || d.Users[1].Home != "/q/r" {
 		t.Errorf("Validate = %v, homes %q %q", err, d.Users[0].Home, d.Users[1].Home)
 	}

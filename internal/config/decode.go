@@ -152,17 +152,25 @@ func (d *decoder) mapping(n *yaml.Node, v reflect.Value, path string) {
 		d.errorf(n, path, "want a mapping of keys, got %s", kindName(n))
 		return
 	}
-	t := v.Type()
-	fields := map[string]int{}
+	fields := map[string][]int{} // key → field index path (inline structs)
 	var names []string
-	for i := range t.NumField() {
-		name, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ",")
-		if name == "" || name == "-" || !t.Field(i).IsExported() {
-			continue
+	var walk func(t reflect.Type, at []int)
+	walk = func(t reflect.Type, at []int) {
+		for i := range t.NumField() {
+			f := t.Field(i)
+			name, opts, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+			idx := append(slices.Clip(at), i)
+			switch {
+			case !f.IsExported() || name == "-":
+			case opts == "inline" && f.Type.Kind() == reflect.Struct:
+				walk(f.Type, idx)
+			case name != "":
+				fields[name] = idx
+				names = append(names, name)
+			}
 		}
-		fields[name] = i
-		names = append(names, name)
 	}
+	walk(v.Type(), nil)
 	slices.Sort(names)
 	seen := map[string]int{}
 	for i := 0; i+1 < len(n.Content); i += 2 {
@@ -185,7 +193,7 @@ func (d *decoder) mapping(n *yaml.Node, v reflect.Value, path string) {
 			d.errorf(k, p, "unknown key (known here: %s)", strings.Join(names, ", "))
 			continue
 		}
-		d.decode(val, v.Field(idx), p)
+		d.decode(val, v.FieldByIndex(idx), p)
 	}
 }
 

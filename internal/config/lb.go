@@ -67,10 +67,10 @@ func (b Bandwidth) negative() bool {
 // Bandwidth limits, in bytes per second ("1MiB" is 1 MiB/s); 0: none.
 // Per session, and per user for all its sessions on one node together.
 type Bandwidth struct {
-	UpPerSession   Size `yaml:"up_per_session"`
-	DownPerSession Size `yaml:"down_per_session"`
-	UpPerUser      Size `yaml:"up_per_user"`
-	DownPerUser    Size `yaml:"down_per_user"`
+	UpPerSession   Size `yaml:"up_per_session" json:"up_per_session"`
+	DownPerSession Size `yaml:"down_per_session" json:"down_per_session"`
+	UpPerUser      Size `yaml:"up_per_user" json:"up_per_user"`
+	DownPerUser    Size `yaml:"down_per_user" json:"down_per_user"`
 }
 
 // ParseCIDRs parses CIDRs or single IPs (as /32 or /128).

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 	"strconv"
@@ -89,6 +90,31 @@ func (s *Size) UnmarshalYAML(n *yaml.Node) error {
 		return err
 	}
 	*s = v
+	return nil
+}
+
+// UnmarshalJSON implements json.Unmarshaler: a number of bytes or a
+// string as in YAML ("8MiB"), for the auth hook's profiles.
+func (s *Size) UnmarshalJSON(b []byte) error {
+	var v any
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	switch v := v.(type) {
+	case float64:
+		if v < 0 || v != math.Trunc(v) || v > math.MaxInt64 {
+			return fmt.Errorf("%v: want a whole number of bytes", v)
+		}
+		*s = Size(v)
+	case string:
+		n, err := ParseSize(v)
+		if err != nil {
+			return err
+		}
+		*s = n
+	default:
+		return fmt.Errorf("want a size like 1048576 or \"1MiB\"")
+	}
 	return nil
 }
 

@@ -1,7 +1,6 @@
 package config
 
 import (
-	"fmt"
 	"maps"
 	"regexp"
 	"slices"
@@ -29,18 +28,18 @@ type Uploads struct {
 // s3fs.ObjectOptions(p) converts one.
 type ObjectProps struct {
 	// ACL is a canned ACL, e.g. bucket-owner-full-control.
-	ACL string `yaml:"acl"`
+	ACL string `yaml:"acl" json:"acl"`
 	// SSE is AES256 (SSE-S3) or aws:kms (SSE-KMS).
-	SSE string `yaml:"sse"`
+	SSE string `yaml:"sse" json:"sse"`
 	// KMSKeyID is the KMS key for aws:kms; empty = the account's S3 key.
-	KMSKeyID string `yaml:"kms_key_id"`
+	KMSKeyID string `yaml:"kms_key_id" json:"kms_key_id"`
 	// StorageClass, e.g. STANDARD_IA or INTELLIGENT_TIERING.
-	StorageClass string `yaml:"storage_class"`
+	StorageClass string `yaml:"storage_class" json:"storage_class"`
 	// Tagging is the tag set of every object (at most 10 tags).
-	Tagging map[string]string `yaml:"tagging"`
+	Tagging map[string]string `yaml:"tagging" json:"tagging"`
 	// Metadata becomes x-amz-meta-* headers; in values {user} is the
 	// uploader and {client_ip} the real client address.
-	Metadata map[string]string `yaml:"metadata"`
+	Metadata map[string]string `yaml:"metadata" json:"metadata"`
 }
 
 // S3's enumerations checked by Validate.
@@ -67,9 +66,6 @@ func (v *validator) storage(c *Config) {
 		v.add("uploads.resume_window", "%v: must not be negative (0 keeps no partial uploads)", c.Uploads.ResumeWindow)
 	}
 	v.objectProps("store.s3.object", c.Store.S3.Object, c.Store.S3.Object)
-	for i, u := range c.Users {
-		v.objectProps(fmt.Sprintf("users[%d].object", i), u.Object, merged(c.Store.S3.Object, u.Object))
-	}
 }
 
 // merged is what s3fs makes of a user's props over the global ones.

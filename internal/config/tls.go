@@ -1,7 +1,6 @@
 package config
 
 import (
-	"fmt"
 	"slices"
 )
 
@@ -36,11 +35,6 @@ func (v *validator) tls(c *Config) {
 		}
 	}
 	v.listen("tls.implicit_listen", t.ImplicitListen, true)
-	for i, u := range c.Users {
-		if u.TLS != "" && !slices.Contains(tlsPolicies, u.TLS) {
-			v.add(fmt.Sprintf("users[%d].tls", i), "%q: want optional or required", u.TLS)
-		}
-	}
 	if c.TLSAskedFor() && t.CertFile == "" && !c.UseEmbedded() {
 		v.add("tls.cert_file", "required: TLS is asked for (required policy or implicit_listen) but no certificate is configured")
 	}

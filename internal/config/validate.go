@@ -6,14 +6,12 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
-	"path"
 	"strconv"
 	"strings"
 	"time"
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/s3ftpd/s3ftpd/internal/ftp"
 	"github.com/s3ftpd/s3ftpd/internal/passhash"
 )
 
@@ -44,6 +42,7 @@ func (c *Config) Validate() error {
 	v.timeouts(c.Timeouts)
 	v.store(c.Store)
 	v.storage(c)
+	v.groups(c)
 	v.users(c)
 	v.log(c.Log)
 	v.lb(c)
@@ -242,30 +241,7 @@ func (v *validator) users(c *Config) {
 				v.add(field+".password_hash", "%s%v (bcrypt \"$2a$10$...\", argon2id, or the crypt formats $6$, $5$, $1$)", who, err)
 			}
 		}
-		if _, err := ftp.ParsePerms(u.Permissions); err != nil {
-			v.add(field+".permissions", "%s%v", who, err)
-		}
-		if u.MaxSessions < 0 || u.MaxFileSize < 0 || u.Bandwidth.negative() {
-			v.add(field+".max_sessions", "%smax_sessions, max_file_size and bandwidth must not be negative", who)
-		}
-		for j, c := range u.AllowedCIDRs {
-			if _, err := parseCIDR(c); err != nil {
-				v.add(fmt.Sprintf("%s.allowed_cidrs[%d]", field, j), "%s%v", who, err)
-			}
-		}
-		if u.Home == "" {
-			u.Home = "/"
-		}
-		switch {
-		case !strings.HasPrefix(u.Home, "/"):
-			v.add(field+".home", "%s%q: must be an absolute path starting with \"/\"", who, u.Home)
-		case hasDotDot(u.Home):
-			v.add(field+".home", "%s%q: must not contain \"..\"", who, u.Home)
-		case strings.IndexFunc(u.Home, unicode.IsControl) >= 0:
-			v.add(field+".home", "%s%q: must not contain control characters", who, u.Home)
-		default:
-			u.Home = path.Clean(u.Home)
-		}
+		v.resolveUser(c, field, u)
 	}
 }
 

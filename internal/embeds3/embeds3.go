@@ -81,6 +81,9 @@ type Options struct {
 	SecretKey string
 	// Bucket is created if missing (default DefaultBucket).
 	Bucket string
+	// Buckets are more buckets created if missing: those users' homes
+	// name (home: s3://bucket/prefix).
+	Buckets []string
 	// Logger receives start/stop and clean-up messages (default slog.Default()).
 	Logger *slog.Logger
 	// KeepUploads leaves the multipart uploads of earlier runs alone
@@ -97,6 +100,7 @@ type Options struct {
 type Store struct {
 	endpoint    string
 	bucket      string
+	buckets     []string
 	keepUploads bool
 	accessKey   string
 	secretKey   string
@@ -235,6 +239,7 @@ func launch(ctx context.Context, lay layout, opts Options, listen string, log *s
 	s := &Store{
 		endpoint:    "http://" + endpointHost(listen),
 		bucket:      opts.Bucket,
+		buckets:     opts.Buckets,
 		keepUploads: opts.KeepUploads,
 		accessKey:   opts.AccessKey,
 		secretKey:   opts.SecretKey,

@@ -77,6 +77,11 @@ func (s *Store) ready(ctx context.Context) error {
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+	for _, b := range s.buckets {
+		if err := ensureBucket(ctx, c, b); err != nil {
+			return fmt.Errorf("embeds3: bucket %q: %w", b, err)
+		}
+	}
 	if !s.keepUploads {
 		abortStaleUploadsAll(ctx, c, cutoff, s.log)
 	}

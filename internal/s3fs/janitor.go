@@ -92,6 +92,7 @@ func (s *Store) Sweep(ctx context.Context) SweepStats {
 	}
 	s.sweepUploads(ctx, others, &st)
 	s.sweepMarkers(ctx, &st)
+	s.sweepOthers(ctx, others, &st)
 	return st
 }
 

@@ -28,6 +28,9 @@ type Peers interface {
 // resumable now: it gets a marker (see the janitor), so SIZE and REST+STOR
 // or APPE continue it from its stored parts on any node.
 func (s *Store) Adopt(ctx context.Context, key, id string) error {
+	if b, k := s.inBucket(key); b != s {
+		return b.Adopt(ctx, k, id)
+	}
 	if s.live.hasID(id) {
 		return nil
 	}

@@ -82,6 +82,8 @@ type Store struct {
 	budget      *budget
 	blocks      *blockPool
 	log         *slog.Logger
+	baseLog     *slog.Logger // Options.Logger, for other buckets' logs
+	buckets     *buckets     // other buckets users' homes name (buckets.go)
 
 	object       ObjectOptions
 	resumeWindow time.Duration
@@ -145,6 +147,8 @@ func New(client *s3.Client, o Options) (*Store, error) {
 		budget:        newBudget(o.BufferBudget),
 		blocks:        newBlockPool(),
 		log:           o.Logger.With("component", "s3fs", "bucket", o.Bucket),
+		baseLog:       o.Logger,
+		buckets:       &buckets{m: map[string]*Store{}},
 		copyThreshold: MaxPartSize,
 		copyPartMin:   defaultCopyPartMin,
 		sweepLimit:    defaultSweepLimit,

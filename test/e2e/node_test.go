@@ -410,3 +410,87 @@ func TestAuthHookWithCurl(t *testing.T) {
 		t.Error("no log line for the hook being down")
 	}
 }
+
+// TestGroupsAndBucketHomes: users of a group get its home (with {user})
+// in another bucket; a hook profile names a group, a bucket home, a file
+// size limit and object properties. The files land in those buckets (the
+// embedded store keeps a bucket as a directory, object metadata as
+// xattrs), the default bucket's users do not see them, and a file over
+// the hook's limit is refused (552) and not stored.
+func TestGroupsAndBucketHomes(t *testing.T) {
+	curl := requireTool(t, "curl")
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var req map[string]any
+		json.NewDecoder(r.Body).Decode(&req)
+		if req["user"] == "partner" && req["password"] == "pw" {
+			w.Write([]byte(`{"group": "drop", "max_file_size": "4KB",
+				"object": {"metadata": {"via": "hook-profile"}}}`))
+			return
+		}
+		w.WriteHeader(http.StatusUnauthorized)
+	}))
+	defer hook.Close()
+	n := startNode(t, nodeOptions{users: `groups:
+  - name: archive
+    home: s3://archive/{user}
+  - name: drop
+    home: s3://dropbox/in/{user}
+    permissions: [upload, list]
+users:
+  - {name: demo, password: demo}
+  - {name: arc, password: a, group: archive}
+`, extra: fmt.Sprintf("auth:\n  http: {url: %q, timeout: 2s}\n", hook.URL)})
+	base := fmt.Sprintf("ftp://127.0.0.1:%d/", n.Port)
+	dir := t.TempDir()
+	small, data := randomFile(t, dir, "small.bin", 3000)
+	big, _ := randomFile(t, dir, "big.bin", 5000)
+	store := filepath.Join(n.dir, "store", "buckets") // versitygw posix: a directory per bucket
+
+	mustRun(t, time.Minute, nil, curl, "-sS", "--user", "arc:a", "-T", small, base+"a.bin")
+	if got, err := os.ReadFile(filepath.Join(store, "archive", "arc", "a.bin")); err != nil || !bytes.Equal(got, data) {
+		t.Errorf("group user's file not in bucket archive under arc/: %v", err)
+	}
+	if got := mustRun(t, time.Minute, nil, curl, "-sS", "--user", "arc:a", base+"a.bin"); got != string(data) {
+		t.Error("group user cannot read back its file")
+	}
+	if out, err := run(t, time.Minute, nil, curl, "-sS", "--user", "demo:demo", base+"arc/a.bin"); err == nil {
+		t.Errorf("the default bucket's user sees another bucket's file: %q", out)
+	}
+
+	mustRun(t, time.Minute, nil, curl, "-sS", "--user", "partner:pw", "-T", small, base+"p.bin")
+	stored := filepath.Join(store, "dropbox", "in", "partner", "p.bin")
+	if got, err := os.ReadFile(stored); err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("hook user's file not in bucket dropbox under in/partner/: %v", err)
+	}
+	if !hasXattrValue(t, stored, "hook-profile") {
+		t.Error("the hook profile's object metadata is not on the object")
+	}
+	if out, err := run(t, time.Minute, nil, curl, "-sS", "--user", "partner:pw", "-T", big, base+"big.bin"); err == nil || !strings.Contains(out, "Exceeded storage allocation") { // curl's words for 552
+		t.Errorf("upload over the profile's max_file_size: err=%v %s", err, out)
+	}
+	if _, err := os.Stat(filepath.Join(store, "dropbox", "in", "partner", "big.bin")); err == nil {
+		t.Error("a refused upload was stored")
+	}
+	// The group's permissions apply: no download.
+	if out, err := run(t, time.Minute, nil, curl, "-sS", "--user", "partner:pw", base+"p.bin"); err == nil {
+		t.Errorf("download by an upload+list profile worked: %q", out)
+	}
+}
+
+// hasXattrValue reports whether one of the file's extended attributes
+// holds want.
+func hasXattrValue(t *testing.T, path, want string) bool {
+	t.Helper()
+	buf := make([]byte, 64<<10)
+	n, err := syscall.Listxattr(path, buf)
+	if err != nil {
+		t.Fatalf("listxattr %s: %v", path, err)
+	}
+	for _, name := range strings.Split(strings.TrimRight(string(buf[:n]), "\x00"), "\x00") {
+		val := make([]byte, 64<<10)
+		if m, err := syscall.Getxattr(path, name, val); err == nil && strings.Contains(string(val[:m]), want) {
+			return true
+		}
+	}
+	return false
+}

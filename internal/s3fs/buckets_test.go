@@ -1,0 +1,37 @@
+package s3fs
+
+import (
+	"testing"
+	"time"
+)
+
+// A home in another bucket (home: s3://bucket/prefix) has its own
+// partials there, resumable through that bucket's store; the janitor of
+// the store it came from sweeps it; the cluster's key for it names the
+// bucket, so an adoption after a node loss lands there.
+func TestOtherBucket(t *testing.T) {
+	e := newEnv(t, Options{PartSize: MinPartSize, ResumeWindow: time.Hour})
+	raw, name := e.srv.newBucket(t)
+	other := e.store.Bucket(name)
+	if other == e.store || e.store.Bucket(name) != other || e.store.Bucket("") != e.store {
+		t.Fatal("Bucket: want one store per other bucket, the store itself for its own")
+	}
+	o := *e
+	o.store, o.fs, o.bucket, o.client = other, other.UserFS(User{Home: "/in"}), name, raw
+	o.interrupt("/f", 7, 0, 6*mib)
+	if n, ok := o.partialSize("/f"); !ok || n != 6*mib {
+		t.Fatalf("partial in the other bucket: %d %v", n, ok)
+	}
+	if _, ok := e.partialSize("/in/f"); ok {
+		t.Fatal("the other bucket's partial shows in the store's own bucket")
+	}
+	later := func() time.Time { return time.Now().Add(2 * time.Hour) }
+	e.store.now, other.now = later, later
+	if st := e.store.Sweep(e.ctx); st.Expired != 1 || st.Errors != 0 {
+		t.Fatalf("sweep: %+v, want the other bucket's partial expired", st)
+	}
+	o.mustBeClean()
+	if b, k := e.store.inBucket(bucketKey + name + "/in/f"); b != other || k != "in/f" {
+		t.Errorf("inBucket: %p %q", b, k)
+	}
+}
