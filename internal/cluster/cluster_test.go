@@ -367,3 +367,28 @@ func TestSessionEndsCountedAfterOutage(t *testing.T) {
 		t.Fatalf("after the outage a new session makes %d (err %v), want 1: the ends were lost", n, err)
 	}
 }
+
+// TestUserSessionsShared: a user's sessions on two nodes add up, in their
+// own key space (a user named like an IP is not that IP).
+func TestUserSessionsShared(t *testing.T) {
+	_, rdb := startRedisServer(t)
+	a := newTestNode(t, rdb, "a", "127.0.3.1", ftptest.FreePortRange(t, 3))
+	b := newTestNode(t, rdb, "b", "127.0.3.2", ftptest.FreePortRange(t, 3))
+	ctx := context.Background()
+	ca, cb := a.node.Counts(time.Minute), b.node.Counts(time.Minute)
+	a.node.tick(ctx) // each announces itself and learns the other
+	b.node.tick(ctx)
+	a.node.tick(ctx)
+	for i, step := range []struct {
+		c     *Counts
+		delta int
+		want  int
+	}{{ca, 1, 1}, {cb, 1, 2}, {ca, -1, 1}} {
+		if n, err := step.c.AddUserSession(ctx, "127.0.3.90", step.delta); err != nil || n != step.want {
+			t.Fatalf("step %d: AddUserSession = %d, %v; want %d", i, n, err, step.want)
+		}
+	}
+	if n, err := ca.AddSession(ctx, netip.MustParseAddr("127.0.3.90"), 1); err != nil || n != 1 {
+		t.Fatalf("the IP's own count = %d, %v; want 1", n, err)
+	}
+}

@@ -11,11 +11,12 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// Counts implements ftp.SharedCounts: the per-IP session and failed-login
-// counts of every node together, so that a client spread over N nodes by
-// round robin gets no more than against one.
+// Counts implements ftp.SharedCounts: the per-IP and per-user session
+// counts and the per-IP failed-login counts of every node together, so that
+// a client spread over N nodes by round robin gets no more than against
+// one.
 //
-// Sessions are a hash per IP with a field per node instance: a node that
+// Sessions are a hash per IP (and per user) with a field per node instance: a node that
 // dies leaves its field behind, but only live members' fields are added
 // up, so a lost node's sessions stop counting within seconds. Failed
 // logins are one counter per IP whose window starts at the first failure
@@ -29,12 +30,12 @@ type Counts struct {
 	window time.Duration
 
 	mu      sync.Mutex
-	pending map[netip.Addr]int // session ends not counted yet
+	pending map[string]int // session ends not counted yet, by Redis key
 }
 
 // Counts returns the node's shared counters with a login-failure window.
 func (n *Node) Counts(window time.Duration) *Counts {
-	c := &Counts{n: n, window: window, pending: map[netip.Addr]int{}}
+	c := &Counts{n: n, window: window, pending: map[string]int{}}
 	n.onRecover = append(n.onRecover, c.flush)
 	return c
 }
@@ -47,18 +48,16 @@ func (c *Counts) flush(ctx context.Context) {
 		return
 	}
 	pending := c.pending
-	c.pending = map[netip.Addr]int{}
+	c.pending = map[string]int{}
 	c.mu.Unlock()
-	for ip, d := range pending {
-		if _, err := c.AddSession(ctx, ip, d); err != nil {
-			c.keep(ip, d)
-		}
+	for key, d := range pending {
+		_, _ = c.add(ctx, key, d) // kept again if it fails
 	}
 }
 
-func (c *Counts) keep(ip netip.Addr, delta int) {
+func (c *Counts) keep(key string, delta int) {
 	c.mu.Lock()
-	c.pending[ip] += delta
+	c.pending[key] += delta
 	c.mu.Unlock()
 }
 
@@ -72,12 +71,23 @@ return redis.call("HGETALL", KEYS[1])`)
 
 // AddSession implements ftp.SharedCounts.
 func (c *Counts) AddSession(ctx context.Context, ip netip.Addr, delta int) (int, error) {
+	return c.add(ctx, c.n.key("sess", ip.String()), delta)
+}
+
+// AddUserSession implements ftp.SharedCounts.
+func (c *Counts) AddUserSession(ctx context.Context, user string, delta int) (int, error) {
+	return c.add(ctx, c.n.key("usess", user), delta)
+}
+
+// add changes this instance's field of the session hash key by delta and
+// returns the live members' total.
+func (c *Counts) add(ctx context.Context, key string, delta int) (int, error) {
 	n := c.n
 	err := errRegistryDown
 	var vals []string
 	if !n.RegistryDown() {
 		rctx, cancel := n.rctx(ctx)
-		vals, err = sessAdd.Run(rctx, n.o.Redis, []string{n.key("sess", ip.String())}, n.instance, delta).StringSlice()
+		vals, err = sessAdd.Run(rctx, n.o.Redis, []string{key}, n.instance, delta).StringSlice()
 		cancel()
 		if err != nil {
 			n.redisFailed("count sessions", err)
@@ -85,7 +95,7 @@ func (c *Counts) AddSession(ctx context.Context, ip netip.Addr, delta int) (int,
 	}
 	if err != nil {
 		if delta < 0 {
-			c.keep(ip, delta)
+			c.keep(key, delta)
 		}
 		return 0, err
 	}

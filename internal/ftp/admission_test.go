@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -153,6 +154,47 @@ func TestIPv6CountedPerSlash64(t *testing.T) {
 type memShared struct {
 	mu       sync.Mutex
 	sessions map[netip.Addr]int
+	users    map[string]int
+}
+
+func (m *memShared) AddUserSession(_ context.Context, user string, delta int) (int, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.users == nil {
+		m.users = map[string]int{}
+	}
+	m.users[user] += delta
+	return m.users[user], nil
+}
+
+// Two servers sharing their counts (two nodes of a cluster): a user's
+// session limit holds across both, and a session that ends frees its turn
+// on either.
+func TestUserSessionsAcrossServers(t *testing.T) {
+	shared := &memShared{sessions: map[netip.Addr]int{}}
+	limit := func(s *ftp.Server) { s.MaxSessionsPerUser = 1; s.Shared = shared }
+	a, b := startWith(t, memBackend, limit), startWith(t, memBackend, limit)
+	first := login(t, a.Addr)
+	c := dial(t, b.Addr)
+	if err := c.Login("alice", "secret"); err == nil || !strings.Contains(err.Error(), "421") {
+		t.Fatalf("second session of alice, on the other server: %v, want 421", err)
+	}
+	if err := first.Quit(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c := dial(t, b.Addr)
+		err := c.Login("alice", "secret")
+		if err == nil {
+			c.Quit()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after the first session ended, the other server still refuses: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 func (m *memShared) AddSession(_ context.Context, ip netip.Addr, delta int) (int, error) {

@@ -67,14 +67,13 @@ func (s *session) cmdPASS(arg string) {
 		s.reply(530, "TLS required for this user: use AUTH TLS before logging in.")
 		return
 	}
-	if err == nil && !s.srv.userSess.take(acct.Name, s.maxSessions(acct)) {
+	if err == nil && !s.takeUser(acct) {
 		s.log.Warn("login refused: the user's session limit is reached", "user", user, "limit", s.maxSessions(acct))
 		s.reply(421, "Too many sessions for this user; try again later.")
 		s.conn.Close()
 		return
 	}
 	if err == nil {
-		s.userCounted = true
 		s.acct = acct
 		s.cwd = "/"
 		s.log = s.log.With("user", acct.Name)
@@ -125,4 +124,19 @@ func (s *session) maxSessions(a *Account) int {
 		return a.MaxSessions
 	}
 	return s.srv.MaxSessionsPerUser
+}
+
+// takeUser counts the login against the user's session limit, on this
+// node and across the cluster.
+func (s *session) takeUser(acct *Account) bool {
+	max := s.maxSessions(acct)
+	if !s.srv.userSess.take(acct.Name, max) {
+		return false
+	}
+	if !s.srv.takeSharedUser(s, acct.Name, max) {
+		s.srv.userSess.drop(acct.Name)
+		return false
+	}
+	s.userCounted = true
+	return true
 }

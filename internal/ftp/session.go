@@ -31,10 +31,12 @@ type session struct {
 	health bool       // a load balancer's health check (PROXY LOCAL)
 	// sharedCounted: the session is in Server.Shared's per-IP count.
 	sharedCounted bool
-	userCounted   bool // in Server.userSess (logged in)
-	log           *slog.Logger
-	ctx           context.Context
-	cancel        context.CancelFunc
+	// sharedUser: the session is in Server.Shared's count of this user.
+	sharedUser  string
+	userCounted bool // in Server.userSess (logged in)
+	log         *slog.Logger
+	ctx         context.Context
+	cancel      context.CancelFunc
 
 	wmu   sync.Mutex // serialises control writes
 	wfail bool
@@ -316,6 +318,7 @@ func (s *session) end() {
 	s.conn.Close()
 	if s.userCounted {
 		s.srv.userSess.drop(s.acct.Name)
+		s.srv.releaseSharedUser(s)
 	}
 	if !s.health {
 		s.log.Info("disconnect", "tls", s.tlsControl, "duration", time.Since(s.shown.since).Round(time.Millisecond))

@@ -7,10 +7,11 @@ import (
 )
 
 // SharedCounts keeps the per-IP counts (keyed by clientKey: an IPv6
-// client by the first address of its /64) of the session limits across every
-// process that serves the same users (a cluster), so that a client spread
-// over N nodes by a round-robin load balancer gets no more sessions or
-// login attempts than against one. Nil: each Server counts on its own.
+// client by the first address of its /64) and the per-user session counts
+// of the session limits across every process that serves the same users (a
+// cluster), so that a client spread over N nodes by a round-robin load
+// balancer gets no more sessions or login attempts than against one. Nil:
+// each Server counts on its own.
 //
 // When a call fails (the shared store is unreachable) the Server logs it
 // and falls back to its own counts: limits weaken, service goes on.
@@ -18,6 +19,8 @@ type SharedCounts interface {
 	// AddSession records a session from ip starting (delta 1) or ending
 	// (delta -1) and returns how many sessions from ip are open in total.
 	AddSession(ctx context.Context, ip netip.Addr, delta int) (int, error)
+	// AddUserSession does the same for the logged-in sessions of user.
+	AddUserSession(ctx context.Context, user string, delta int) (int, error)
 	// LoginFailures returns the failed logins from ip in the current
 	// window, after counting one more when add is set.
 	LoginFailures(ctx context.Context, ip netip.Addr, add bool) (int, error)
@@ -59,6 +62,41 @@ func (s *Server) releaseShared(sess *session) {
 	defer cancel()
 	if _, err := s.Shared.AddSession(ctx, clientKey(sess.client), -1); err != nil {
 		sess.log.Warn("shared session count unavailable", "err", err)
+	}
+}
+
+// takeSharedUser counts a login of user in the shared per-user count;
+// false (and nothing counted) when that passes max. Without Shared, or
+// when it fails, the node's own count (userSessions) is all there is.
+func (s *Server) takeSharedUser(sess *session, user string, max int) bool {
+	if s.Shared == nil || max <= 0 {
+		return true
+	}
+	ctx, cancel := context.WithTimeout(sess.ctx, sharedTimeout)
+	defer cancel()
+	n, err := s.Shared.AddUserSession(ctx, user, 1)
+	if err != nil {
+		sess.log.Warn("shared user session count unavailable; counting this node only", "err", err)
+		return true
+	}
+	sess.sharedUser = user
+	if n > max {
+		s.releaseSharedUser(sess)
+		return false
+	}
+	return true
+}
+
+func (s *Server) releaseSharedUser(sess *session) {
+	if sess.sharedUser == "" {
+		return
+	}
+	user := sess.sharedUser
+	sess.sharedUser = ""
+	ctx, cancel := context.WithTimeout(context.Background(), sharedTimeout)
+	defer cancel()
+	if _, err := s.Shared.AddUserSession(ctx, user, -1); err != nil {
+		sess.log.Warn("shared user session count unavailable", "err", err)
 	}
 }
 
