@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"sync"
+	"time"
 )
 
 // blockSize is the unit of upload buffering: a 4 KiB upload holds one
@@ -12,15 +13,64 @@ const blockSize = 64 << 10
 
 type block [blockSize]byte
 
-// blockPool recycles blocks between parts and uploads.
-type blockPool struct{ p sync.Pool }
-
-func newBlockPool() *blockPool {
-	return &blockPool{p: sync.Pool{New: func() any { return new(block) }}}
+// blockPool recycles blocks between parts and uploads. Where the system
+// allows (blocks_unix.go) blocks live outside the Go heap, in memory mapped
+// a slab at a time: the upload buffers, most of what the process holds
+// during transfers, then neither count towards the garbage collector's
+// heap goal (twice the live heap) nor need zeroing and collecting as they
+// come and go. Free blocks keep their pages while transfers run (reusing
+// them costs no page faults) and give them back to the system once no
+// block was freed for quietRelease.
+type blockPool struct {
+	mu      sync.Mutex
+	free    []*block // ready for use; the top warm ones hold pages
+	warm    int
+	quiet   *time.Timer
+	backing blockBacking
 }
 
-func (bp *blockPool) get() *block  { return bp.p.Get().(*block) }
-func (bp *blockPool) put(b *block) { bp.p.Put(b) }
+// blockBacking is where blocks come from: mapped slabs (unix) or the heap.
+type blockBacking interface {
+	slab() []*block     // new blocks, zero
+	release(b []*block) // give their pages back; they read as zero after
+}
+
+// quietRelease: free blocks unused this long give their pages back.
+const quietRelease = 5 * time.Second
+
+func newBlockPool() *blockPool { return &blockPool{backing: newBacking()} }
+
+func (bp *blockPool) get() *block {
+	bp.mu.Lock()
+	defer bp.mu.Unlock()
+	if len(bp.free) == 0 {
+		bp.free = bp.backing.slab()
+	}
+	b := bp.free[len(bp.free)-1]
+	bp.free = bp.free[:len(bp.free)-1]
+	bp.warm = max(bp.warm-1, 0)
+	return b
+}
+
+func (bp *blockPool) put(b *block) {
+	bp.mu.Lock()
+	defer bp.mu.Unlock()
+	bp.free = append(bp.free, b)
+	bp.warm++
+	if bp.quiet == nil {
+		bp.quiet = time.AfterFunc(quietRelease, bp.trim)
+	} else {
+		bp.quiet.Reset(quietRelease)
+	}
+}
+
+// trim gives back the pages of the warm free blocks.
+func (bp *blockPool) trim() {
+	bp.mu.Lock()
+	defer bp.mu.Unlock()
+	bp.backing.release(bp.free[len(bp.free)-bp.warm:])
+	bp.warm = 0
+}
 
 // roundUpBlock rounds n up to a whole number of blocks.
 func roundUpBlock(n int64) int64 {

@@ -1,0 +1,5 @@
+//go:build !unix
+
+package s3fs
+
+func newBacking() blockBacking { return heapBlocks{} }
