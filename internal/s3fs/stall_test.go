@@ -122,22 +122,25 @@ func saveErr(e *env, name string, body []byte) error {
 // bytes, slowly, for several times the stall timeout complete byte-exact
 // in both directions.
 func TestStallTimeoutSparesMovingTransfers(t *testing.T) {
-	const stall = time.Second
+	// A piece every 50 ms against a 3 s deadline: a loaded machine may
+	// pause a transfer for a while, but not 60 pieces long (a 1 s deadline
+	// against 70 ms failed under CI load).
+	const stall, piece = 3 * time.Second, 50 * time.Millisecond
 	e, p := faultEnv(t, stall, Options{})
-	body := make([]byte, 3<<20) // 48 pieces of 64 KiB, one per 70 ms: ~3.4 s
+	body := make([]byte, 8<<20) // 128 pieces of 64 KiB: ~6.4 s
 	rand.Read(body)
-	p.Set(s3faults.Rule{Op: "PutObject", Kind: s3faults.Trickle, Delay: 70 * time.Millisecond})
+	p.Set(s3faults.Rule{Op: "PutObject", Kind: s3faults.Trickle, Delay: piece})
 	start := time.Now()
 	if err := saveErr(e, "/slow", body); err != nil {
 		t.Fatalf("slow upload: %v", err)
 	}
-	if d := time.Since(start); d < 3*stall {
+	if d := time.Since(start); d < 2*stall {
 		t.Fatalf("upload took %v: the trickle did not slow it down, the test proves nothing", d)
 	}
-	p.Set(s3faults.Rule{Op: "GetObject", Kind: s3faults.Trickle, Delay: 70 * time.Millisecond})
+	p.Set(s3faults.Rule{Op: "GetObject", Kind: s3faults.Trickle, Delay: piece})
 	start = time.Now()
 	got := e.read("/slow", 0)
-	if d := time.Since(start); d < 3*stall {
+	if d := time.Since(start); d < 2*stall {
 		t.Fatalf("download took %v: the trickle did not slow it down, the test proves nothing", d)
 	}
 	if !bytes.Equal(got, body) {
