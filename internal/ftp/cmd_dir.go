@@ -24,15 +24,6 @@ func (s *session) stat(name string) (fs.FileInfo, error) {
 	return s.acct.FS.Stat(s.ctx, name)
 }
 
-// statDir is nil when dir is a directory, errNotDir when it is a file.
-func (s *session) statDir(dir string) error {
-	fi, err := s.stat(dir)
-	if err == nil && !fi.IsDir() {
-		return errNotDir
-	}
-	return err
-}
-
 func (s *session) cmdPWD(string) {
 	s.reply(257, quote(s.cwd)+" is the current directory.")
 }
@@ -42,12 +33,13 @@ func (s *session) cmdCWD(arg string) {
 		arg = "/"
 	}
 	dir := s.abs(arg)
-	if err := s.statDir(dir); err != nil {
-		s.replyError(err, "CWD")
-		return
+	if !s.knownDir(dir) {
+		if err := s.statDir(dir); err != nil {
+			s.replyError(err, "CWD")
+			return
+		}
 	}
 	s.cwd = dir
-	s.knowDir(dir)
 	s.reply(250, "Directory successfully changed.")
 }
 
