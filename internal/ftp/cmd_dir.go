@@ -139,6 +139,15 @@ func (s *session) cmdRNTO(arg string) {
 // SIZE changes nothing in the store (a read-only user may send it).
 func (s *session) cmdSIZE(arg string) {
 	name := s.abs(arg)
+	if fz, ok := s.acct.FS.(FileSizer); ok {
+		n, err := fz.FileSize(s.ctx, name)
+		if err != nil {
+			s.replyError(err, "SIZE")
+			return
+		}
+		s.reply(213, strconv.FormatInt(n, 10))
+		return
+	}
 	fi, err := s.stat(name)
 	if r, ok := s.acct.FS.(Resumer); ok && errors.Is(err, fs.ErrNotExist) {
 		if n, ok, perr := r.PartialSize(s.ctx, name); perr == nil && ok {
@@ -158,7 +167,13 @@ func (s *session) cmdSIZE(arg string) {
 
 // MDTM (RFC 3659 §3): modification time in UTC, YYYYMMDDHHMMSS.
 func (s *session) cmdMDTM(arg string) {
-	fi, err := s.stat(s.abs(arg))
+	var fi fs.FileInfo
+	var err error
+	if fst, ok := s.acct.FS.(FileStatter); ok {
+		fi, err = fst.StatFile(s.ctx, s.abs(arg))
+	} else {
+		fi, err = s.stat(s.abs(arg))
+	}
 	if err == nil && fi.IsDir() {
 		err = errIsDir
 	}

@@ -47,6 +47,7 @@ func (f *fsys) Rename(ctx context.Context, from, to string) error {
 	if err != nil {
 		return err
 	}
+	f.own.clear() // a tree may move: forget what this session stored
 	if from == "/" || to == "/" || strings.HasPrefix(to, from+"/") {
 		return fmt.Errorf("s3fs: rename %s to %s: %w", from, to, fs.ErrInvalid)
 	}
