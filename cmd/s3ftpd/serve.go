@@ -104,7 +104,7 @@ func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) err
 		Object:       s3fs.ObjectOptions(cfg.Store.S3.Object),
 		ResumeWindow: cfg.Uploads.ResumeWindow, NonAtomic: !cfg.Uploads.Atomic, Peers: peers,
 		MFMTMaxSize: mfmtMax(cfg.Uploads.MFMTMaxSize),
-		Swept: metrics.Swept,
+		Swept:       metrics.Swept,
 	})
 	if err != nil {
 		return err

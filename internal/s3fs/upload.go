@@ -113,11 +113,11 @@ type upload struct {
 	partial bool   // continues the partial of key: delete its marker at Commit
 	marked  bool   // wrote key's marker at the start (an APPE, markAppend)
 
-	version string    // metaVersion of the object this upload stores
+	version string // metaVersion of the object this upload stores
 	// What a single PutObject stored (ETag, metadata); "" and nil otherwise.
 	etag string
 	meta map[string]string
-	cond    condition // what the object at key must be at Commit (a resumed upload's base)
+	cond condition // what the object at key must be at Commit (a resumed upload's base)
 	// The object at key that a resumed upload builds on (known: Resume
 	// looked): a partial kept from it records it (partial.go, Staleness).
 	baseKnown      bool
