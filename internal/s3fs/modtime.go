@@ -62,7 +62,7 @@ func (f *fsys) SetModTime(ctx context.Context, name string, t time.Time) error {
 			// The copy's ETag is not known here: a second MFMT asks S3.
 			f.own.put(key, ownObject{size: o.size, mtime: t.UTC(), mtimeSet: true})
 		}
-		return mapErr("mfmt", name, err)
+		return mfmtErr(name, err)
 	}
 	head, err := f.s.client.HeadObject(ctx, &s3.HeadObjectInput{
 		Bucket: aws.String(f.s.bucket), Key: aws.String(key), ChecksumMode: types.ChecksumModeEnabled,
@@ -82,6 +82,15 @@ func (f *fsys) SetModTime(ctx context.Context, name string, t time.Time) error {
 	spec := specFromHead(head, &f.props, "")
 	spec.metadata[metaMTime] = stamp
 	err = f.s.copyObject(ctx, key, key, size, spec)
+	return mfmtErr(name, err)
+}
+
+// mfmtErr: a failed If-Match is a file replaced since it was looked at
+// (450, nothing changed).
+func mfmtErr(name string, err error) error {
+	if isPrecondition(err) {
+		return fmt.Errorf("s3fs: mfmt %s: %w: %w", name, ftp.ErrChanged, err)
+	}
 	return mapErr("mfmt", name, err)
 }
 
