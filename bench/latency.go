@@ -92,6 +92,26 @@ func (h *harness) latencyWith(ctx context.Context, st *s3store, proxy *latencyPr
 		defer func() { _ = peer.proc.stop() }()
 	}
 	sz := h.opt.latencySizes()
+	rounds := h.opt.rounds
+	// Objects put straight into S3 for the listing and browsing workloads,
+	// before any server lists their parent
+	// (rclone would answer from its cached listing of "/" and not find them).
+	for round := range rounds {
+		for _, s := range servers {
+			base := serverPrefix(s)
+			if _, err := h.createObjects(ctx, st, fmt.Sprintf("%slat-list%d/", base, round), sz.listObjects); err != nil {
+				h.logf("latency: creating objects: %v", err)
+			}
+			for d := range sz.browseDirs {
+				for f := range sz.browseFiles {
+					key := fmt.Sprintf("%slat-browse%d/d%d/f%02d.txt", base, round, d, f)
+					if err := sdkPutSmall(ctx, st, key, []byte("x")); err != nil {
+						h.logf("latency: %v", err)
+					}
+				}
+			}
+		}
+	}
 
 	// The per-command table.
 	rows := map[string][]probeRow{}
@@ -143,25 +163,6 @@ func (h *harness) latencyWith(ctx context.Context, st *s3store, proxy *latencyPr
 			run: func(ctx context.Context, s *ftpServer, round int) (time.Duration, error) {
 				return h.browse(ctx, s, proxy, fmt.Sprintf("/lat-browse%d", round), sz.browseDirs)
 			}},
-	}
-	// Objects put straight into S3 for the listing and browsing workloads,
-	// before any clock starts.
-	rounds := h.opt.rounds
-	for round := range rounds {
-		for _, s := range servers {
-			base := serverPrefix(s)
-			if _, err := h.createObjects(ctx, st, fmt.Sprintf("%slat-list%d/", base, round), sz.listObjects); err != nil {
-				h.logf("latency: creating objects: %v", err)
-			}
-			for d := range sz.browseDirs {
-				for f := range sz.browseFiles {
-					key := fmt.Sprintf("%slat-browse%d/d%d/f%02d.txt", base, round, d, f)
-					if err := sdkPutSmall(ctx, st, key, []byte("x")); err != nil {
-						h.logf("latency: %v", err)
-					}
-				}
-			}
-		}
 	}
 	res := map[string]map[string]*series{}
 	for _, w := range workloads {

@@ -15,6 +15,9 @@ type probeStep struct {
 	want  int    // reply class or code
 	data  bool   // needs a data connection
 	body  []byte // STOR payload
+	// foreign is done straight in S3 (someone else) before the command:
+	// "put" or "delete" of the key foreign/<name>.
+	foreign, name string
 }
 
 // probeRow is a step's measurement on one server.
@@ -55,6 +58,11 @@ func probeSteps(dir string, body []byte) []probeStep {
 		{label: "DELE", line: "DELE b.bin", want: 250},
 		{label: "CWD ..", line: "CWD ..", want: 250},
 		{label: "RMD", line: d("RMD %s/own"), want: 250},
+		// Freshness: changes made straight in S3 after the server listed
+		// the directory (MLSD above) must show at once.
+		{label: "CWD back into the listed directory", line: d("CWD %s/foreign"), want: 250},
+		{label: "SIZE (put into S3 by someone else after the listing)", line: "SIZE late", want: 213, foreign: "put", name: "late"},
+		{label: "SIZE (deleted from S3 by someone else after the listing)", line: "SIZE f0", want: 550, foreign: "delete", name: "f0"},
 	}
 }
 
@@ -79,6 +87,16 @@ func (h *harness) probe(ctx context.Context, st *s3store, srv *ftpServer, proxy 
 	proxy.settle(ctx, quiet, 5*time.Second)
 	var rows []probeRow
 	for _, s := range probeSteps(dir, body) {
+		switch s.foreign {
+		case "put":
+			err = sdkPutSmall(ctx, st, prefix+s.name, body)
+		case "delete":
+			st.deleteKey(ctx, prefix+s.name)
+		}
+		if err != nil {
+			return nil, err
+		}
+		proxy.settle(ctx, quiet, 5*time.Second)
 		var r cmdResult
 		if s.data {
 			r, _, err = c.data(ctx, s.line, s.body)
