@@ -207,12 +207,13 @@ func (h *harness) latencyReport(rtt time.Duration, sz latencySizes, workloads []
 				row = append(row, "FAILED: "+oneLine(err.Error()), "")
 				continue
 			}
-			var ms []float64
-			for _, r := range sr.ok {
-				ms = append(ms, float64(r.dur.Milliseconds()))
+			ms := durMs(sr)
+			var each []string
+			for _, m := range ms {
+				each = append(each, fmt.Sprintf("%.0f", m))
 			}
 			reqs := counts[w.name][s.name]
-			row = append(row, fmt.Sprintf("%.0f ms (%s)", median(ms), joinMs(ms)),
+			row = append(row, fmt.Sprintf("%.0f ms (%s)", median(ms), strings.Join(each, ", ")),
 				fmt.Sprintf("%d: %s", len(reqs), opCounts(reqs)))
 		}
 		trows = append(trows, row)

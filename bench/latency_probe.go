@@ -89,12 +89,11 @@ func (h *harness) probe(ctx context.Context, st *s3store, srv *ftpServer, proxy 
 	for _, s := range probeSteps(dir, body) {
 		switch s.foreign {
 		case "put":
-			err = sdkPutSmall(ctx, st, prefix+s.name, body)
+			if perr := sdkPutSmall(ctx, st, prefix+s.name, body); perr != nil {
+				return nil, perr
+			}
 		case "delete":
 			st.deleteKey(ctx, prefix+s.name)
-		}
-		if err != nil {
-			return nil, err
 		}
 		proxy.settle(ctx, quiet, 5*time.Second)
 		var r cmdResult
