@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 )
@@ -62,12 +63,39 @@ func (h *harness) latency(ctx context.Context, st *s3store) {
 			if err == nil {
 				srv.name = "s3ftpd"
 				defer func() { _ = srv.proc.stop() }()
-				h.latencyWith(ctx, st, proxy, srv, h.latencyPeer(ctx, &via))
+				off := h.latencyMFMTOff(ctx, &via)
+				if off != nil {
+					defer func() { _ = off.proc.stop() }()
+				}
+				h.latencyWith(ctx, st, proxy, srv, h.latencyPeer(ctx, &via), off)
 				return
 			}
 		}
 	}
 	h.rep.fail("latency_probe", "latency mode", "none", true, fmt.Errorf("start s3ftpd behind the proxy: %w", err))
+}
+
+// latencyMFMTOff starts a second s3ftpd behind the proxy with
+// uploads.mfmt_max_size: 0 (MFMT refused, no copy), for the mput
+// workload; nil when it cannot start (an s3ftpd without that setting).
+func (h *harness) latencyMFMTOff(ctx context.Context, via *s3store) *ftpServer {
+	port, err := freePort()
+	if err != nil {
+		return nil
+	}
+	first, last, err := passiveRange(100)
+	if err != nil {
+		return nil
+	}
+	srv, err := h.startNode(ctx, via, "s3ftpd-mfmt-off", nodeConfig{file: "s3ftpd-mfmt-off.yaml",
+		listen: fmt.Sprintf("127.0.0.1:%d", port), pasvFirst: first, pasvLast: last,
+		withLimits: h.limitsKnown, viaS3: true, extra: "uploads:\n  mfmt_max_size: 0\n"})
+	if err != nil {
+		h.rep.note("latency mode: s3ftpd with uploads.mfmt_max_size: 0 did not start: %s", firstLineOf(err.Error()))
+		return nil
+	}
+	srv.name = "s3ftpd, mfmt_max_size: 0"
+	return srv
 }
 
 // latencyPeer starts rclone serve ftp behind the proxy, or returns nil.
@@ -85,7 +113,7 @@ func (h *harness) latencyPeer(ctx context.Context, via *s3store) *ftpServer {
 	return p
 }
 
-func (h *harness) latencyWith(ctx context.Context, st *s3store, proxy *latencyProxy, srv, peer *ftpServer) {
+func (h *harness) latencyWith(ctx context.Context, st *s3store, proxy *latencyProxy, srv, peer, mfmtOff *ftpServer) {
 	servers := []*ftpServer{srv}
 	if peer != nil {
 		servers = append(servers, peer)
@@ -148,7 +176,11 @@ func (h *harness) latencyWith(ctx context.Context, st *s3store, proxy *latencyPr
 					return 0, errors.New("lftp is not installed (apt-get install lftp)")
 				}
 				t0 := time.Now()
-				err := h.lftpMput(ctx, lftp, s, local, fmt.Sprintf("/lat-mput%d", round))
+				dir := fmt.Sprintf("/lat-mput%d", round)
+				if s == mfmtOff {
+					dir = fmt.Sprintf("/lat-mput-mfmt-off%d", round)
+				}
+				err := h.lftpMput(ctx, lftp, s, local, dir)
 				return time.Since(t0), err
 			}},
 		{name: "size_mdtm", title: fmt.Sprintf("%d × (SIZE + MDTM), fresh session", sz.sizeMdtm), target: "<=0.50",
@@ -167,13 +199,19 @@ func (h *harness) latencyWith(ctx context.Context, st *s3store, proxy *latencyPr
 	res := map[string]map[string]*series{}
 	for _, w := range workloads {
 		res[w.name] = map[string]*series{}
-		for _, s := range servers {
-			res[w.name][s.name] = &series{}
+		for _, s := range append(servers, mfmtOff) {
+			if s != nil {
+				res[w.name][s.name] = &series{}
+			}
 		}
 	}
 	for round := range rounds {
 		for _, w := range workloads {
-			for _, s := range servers {
+			run := servers
+			if w.name == "mput" && mfmtOff != nil {
+				run = append(slices.Clone(servers), mfmtOff)
+			}
+			for _, s := range run {
 				if ctx.Err() != nil {
 					return
 				}
@@ -187,6 +225,24 @@ func (h *harness) latencyWith(ctx context.Context, st *s3store, proxy *latencyPr
 		}
 	}
 	h.latencyReport(proxy.rtt, sz, workloads, servers, res, counts, names, rows)
+	if mfmtOff != nil && peer != nil {
+		h.mfmtOffFigure(proxy.rtt, sz, res["mput"][mfmtOff.name], res["mput"][peer.name], counts["mput"][mfmtOff.name])
+	}
+}
+
+// mfmtOffFigure reports lftp's mput against an s3ftpd that refuses MFMT
+// (uploads.mfmt_max_size: 0): one S3 round trip per file instead of two.
+func (h *harness) mfmtOffFigure(rtt time.Duration, sz latencySizes, ours, theirs *series, reqs []s3Request) {
+	name := "latency_mput_mfmt_off_vs_rclone"
+	title := fmt.Sprintf("%v RTT: lftp mput of %d × 4 KiB, uploads.mfmt_max_size: 0, time vs rclone", rtt, sz.mputFiles)
+	if err := firstErr(ours.err(), theirs.err()); err != nil {
+		h.rep.fail(name, title, "<=0.50", false, err)
+		return
+	}
+	h.rep.add(figure{name: name, title: title, target: "<=0.50", ratio: 1 / pairedRatio(ours, theirs),
+		ours: fmt.Sprintf("%.0f ms", median(durMs(ours))), ref: fmt.Sprintf("rclone %.0f ms", median(durMs(theirs)))})
+	h.rep.note("latency mode: lftp mput of %d × 4 KiB into an s3ftpd with uploads.mfmt_max_size: 0 (MFMT answered 504, no copy): %.0f ms median, %d S3 requests (%s) in the last round",
+		sz.mputFiles, median(durMs(ours)), len(reqs), opCounts(reqs))
 }
 
 func errOrOK(err error) string {
