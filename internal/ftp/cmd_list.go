@@ -139,13 +139,13 @@ func (s *session) sendListing(verb, dir string, line, fileLine listing) {
 	s.startTransfer(verb, dir, func(x *transfer) error {
 		var conn net.Conn
 		var w *bufio.Writer
-		open := func() error {
+		open := func() (*bufio.Writer, error) {
 			c, err := x.openData("Here comes the directory listing.")
 			if err != nil {
-				return err
+				return nil, err
 			}
 			conn, w = c, bufio.NewWriterSize(c, 16<<10)
-			return nil
+			return w, nil
 		}
 		defer func() {
 			if conn != nil {
@@ -154,19 +154,20 @@ func (s *session) sendListing(verb, dir string, line, fileLine listing) {
 		}()
 		err := s.acct.FS.List(x.ctx, dir, func(fi fs.FileInfo) error {
 			if w == nil {
-				if err := open(); err != nil {
+				if _, err := open(); err != nil {
 					return err
 				}
 			}
 			return line(w, fi)
 		})
+		isDir := err == nil
 		switch {
 		case err == nil && w == nil:
-			err = open() // an empty directory
+			_, err = open() // an empty directory
 		case errors.Is(err, fs.ErrNotExist) && w == nil:
-			err = s.listFile(x.ctx, dir, fileLine, open, &w)
+			isDir, err = s.listFile(x.ctx, dir, fileLine, open)
 		}
-		if err == nil {
+		if err == nil && isDir {
 			s.knowDir(dir)
 		}
 		if err == nil && w != nil {
@@ -180,23 +181,25 @@ func (s *session) sendListing(verb, dir string, line, fileLine listing) {
 	})
 }
 
-// listFile lists name, which is no directory: one line if it is a file
-// and fileLine is set, else the reason. A nil error with *w still nil
-// means it was a directory after all (created meanwhile): nothing is sent.
-func (s *session) listFile(ctx context.Context, name string, fileLine listing, open func() error, w **bufio.Writer) error {
+// listFile lists name, which the listing found to be no directory: one
+// line if it is a file and fileLine is set, else the reason (a directory
+// made meanwhile is listed empty). dir reports a directory.
+func (s *session) listFile(ctx context.Context, name string, fileLine listing, open func() (*bufio.Writer, error)) (dir bool, err error) {
 	fi, err := s.acct.FS.Stat(ctx, name)
 	switch {
 	case err != nil:
-		return err
+		return false, err
 	case fi.IsDir():
-		return open()
+		_, err = open()
+		return true, err
 	case fileLine == nil:
-		return errListFile
+		return false, errListFile
 	}
-	if err := open(); err != nil {
-		return err
+	w, err := open()
+	if err != nil {
+		return false, err
 	}
-	return fileLine(*w, fi)
+	return false, fileLine(w, fi)
 }
 
 // statPath answers "STAT path" (RFC 959 §4.1.3) with an ls-style listing

@@ -10,6 +10,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	client "github.com/jlaffaye/ftp"
 
 	"github.com/s3ftpd/s3ftpd/internal/embeds3/embeds3test"
 	"github.com/s3ftpd/s3ftpd/internal/ftp"
@@ -109,5 +110,30 @@ func TestForeignChangesShowAtOnceS3(t *testing.T) {
 	}
 	if _, err := c.List("/nowhere"); err == nil || errors.Is(err, context.Canceled) {
 		t.Fatalf("LIST of a missing directory: %v", err)
+	}
+}
+
+// LIST of a file lists it and does not make the session take it for a
+// directory (the listing doubles as the existence check; only a directory
+// found is remembered).
+func TestListOfAFileIsNoDirectory(t *testing.T) {
+	for _, b := range []backend{memBackend, s3Backend} {
+		t.Run(b.name, func(t *testing.T) {
+			srv := startWith(t, b, nil)
+			c := login(t, srv.Addr, client.DialWithDisabledMLSD(true)) // LIST, not MLSD (501 for a file)
+			if err := c.Stor("f.txt", strings.NewReader("abc")); err != nil {
+				t.Fatal(err)
+			}
+			es, err := c.List("f.txt")
+			if err != nil || len(es) != 1 || es[0].Name != "f.txt" || es[0].Size != 3 {
+				t.Fatalf("LIST f.txt = %v, %v", es, err)
+			}
+			if err := c.ChangeDir("f.txt"); err == nil || !strings.HasPrefix(err.Error(), "550") {
+				t.Fatalf("CWD into a file after listing it: %v, want 550", err)
+			}
+			if err := c.Stor("f.txt/x", strings.NewReader("x")); err == nil || !strings.HasPrefix(err.Error(), "550") {
+				t.Fatalf("STOR under a file after listing it: %v, want 550", err)
+			}
+		})
 	}
 }
