@@ -289,6 +289,7 @@ func (f *fsys) Create(ctx context.Context, name string) (ftp.Upload, error) {
 	if name == "/" {
 		return nil, fmt.Errorf("s3fs: create /: %w", fs.ErrInvalid)
 	}
+	f.own.forget(key) // whatever the upload leaves (an abort may store what arrived)
 	return ownUpload{f.newUpload(ctx, name, key), f.own}, nil
 }
 
