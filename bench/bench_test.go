@@ -142,3 +142,74 @@ func TestParseCommandStats(t *testing.T) {
 		t.Errorf("minus (no info, no zero deltas): %v", d)
 	}
 }
+
+// TestLatencyRoundTrips runs the latency mode's per-command probe (a
+// delaying proxy in front of the store) against s3ftpd and checks the
+// sequential S3 round trips the proxy counted for the commands made to
+// wait for at most one (issue 14): a regression that adds a round trip
+// fails here. No timing is asserted; the RTT is large (50 ms) so that two
+// requests sent together overlap even when the machine is busy.
+func TestLatencyRoundTrips(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs s3ftpd; skipped with -short")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	var stdout, stderr bytes.Buffer
+	code := run(ctx, []string{"-short", "-only", "latency", "-netns", "no", "-peers=false", "-rtt", "50ms"}, &stdout, &stderr)
+	if code != 0 {
+		t.Fatalf("run exited %d\nstdout:\n%s\nstderr:\n%s", code, stdout.String(), lastLines(stderr.String(), 40))
+	}
+	line := regexp.MustCompile(`^latency: s3ftpd "([^"]+)" requests=(\d+) sequential=(\d+) background=(\d+)$`)
+	type counts struct{ requests, sequential int }
+	got := map[string]counts{}
+	for _, l := range strings.Split(stdout.String(), "\n") {
+		if m := line.FindStringSubmatch(l); m != nil {
+			r, _ := strconv.Atoi(m[2])
+			s, _ := strconv.Atoi(m[3])
+			got[m[1]] = counts{r, s}
+		} else if strings.HasPrefix(l, "latency: s3ftpd") {
+			t.Errorf("probe step failed: %s", l)
+		}
+	}
+	// At most this many sequential round trips; MKD, DELE and RMD look
+	// first and then write, RNTO copies and then deletes.
+	most := map[string]int{
+		"CWD (cold, a directory put into S3 by someone else)": 1,
+		"PWD":                           0,
+		"SIZE (foreign file)":           1,
+		"MDTM (foreign file)":           1,
+		"MLSD (cold)":                   1,
+		"SIZE (no such file)":           1,
+		"MKD":                           2,
+		"CWD (the directory just made)": 0,
+		"STOR 4 KiB":                    1,
+		"MFMT (the file just stored)":   1,
+		"SIZE (the file just stored)":   1,
+		"MDTM (the file just stored)":   1,
+		"MLST (the file just stored)":   1,
+		"LIST":                          1,
+		"NLST":                          1,
+		"RETR 4 KiB":                    1,
+		"RNFR":                          1,
+		"RNTO":                          3,
+		"DELE":                          2,
+		"CWD ..":                        1,
+		"RMD":                           2,
+	}
+	for step, max := range most {
+		c, ok := got[step]
+		switch {
+		case !ok:
+			t.Errorf("no probe line for %q", step)
+		case c.sequential > max:
+			t.Errorf("%s: %d sequential S3 round trips (%d requests), want at most %d", step, c.sequential, c.requests, max)
+		}
+	}
+	if c := got["MFMT (the file just stored)"]; c.requests > 1 {
+		t.Errorf("MFMT right after the session's STOR: %d S3 requests, want at most 1", c.requests)
+	}
+	if c := got["STOR 4 KiB"]; c.requests != 1 {
+		t.Errorf("STOR of 4 KiB: %d S3 requests, want 1 (the proxy must see every request)", c.requests)
+	}
+}

@@ -47,10 +47,11 @@ type options struct {
 	keep        bool
 	cpuprofile  string // pprof of the harness itself (the SDK baseline, the clients)
 	only        map[string]bool
-	netns       string   // auto, yes, no; child: this is the isolated child
-	label       string   // names the s3ftpd under test in the report
-	storeLog    bool     // versitygw writes an access log into the work directory
-	args        []string // as given, for the child
+	netns       string        // auto, yes, no; child: this is the isolated child
+	label       string        // names the s3ftpd under test in the report
+	storeLog    bool          // versitygw writes an access log into the work directory
+	rtt         time.Duration // latency mode: added to every S3 request
+	args        []string      // as given, for the child
 
 	// Sizes, set from short/long.
 	bigSize      int64 // STOR/RETR and the memory figure
@@ -81,7 +82,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fl.BoolVar(&o.storeLog, "store-log", false, "versitygw logs every S3 request to versitygw-access.log in the work directory (use with -keep; slows the store)")
 	fl.StringVar(&o.label, "label", "", "name the s3ftpd under test in the report (default: the git commit of the tree)")
 	size := fl.String("size", "", "override the STOR/RETR size, e.g. 256MiB or 2GiB")
-	only := fl.String("only", "", "run only these parts (comma-separated: throughput, small, list, sessions, profile, cluster)")
+	only := fl.String("only", "", "run only these parts (comma-separated: throughput, small, list, latency, sessions, profile, cluster)")
+	fl.DurationVar(&o.rtt, "rtt", 20*time.Millisecond, "latency mode: time the proxy in front of the store adds to every S3 request")
 	if err := fl.Parse(args); err != nil {
 		return o, err
 	}
@@ -128,7 +130,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		o.only = map[string]bool{}
 		for _, p := range strings.Split(*only, ",") {
 			switch p = strings.TrimSpace(p); p {
-			case "throughput", "small", "list", "sessions", "profile", "cluster":
+			case "throughput", "small", "list", "latency", "sessions", "profile", "cluster":
 				o.only[p] = true
 			default:
 				return o, fmt.Errorf("-only: unknown part %q", p)
@@ -306,6 +308,9 @@ func (h *harness) run(ctx context.Context) (err error) {
 	}
 	if h.opt.part("list") {
 		h.listing(ctx, st, srv)
+	}
+	if h.opt.part("latency") {
+		h.latency(ctx, st)
 	}
 	if h.opt.perf && h.opt.part("profile") {
 		h.profile(ctx, srv)

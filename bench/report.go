@@ -246,7 +246,7 @@ func (r *report) markdown(notes string) string {
 		r.mode(), r.elapsed.Round(time.Second))
 	p("Every figure is a **ratio of two measurements taken in the same run** against the same S3-compatible server\n")
 	p("process on loopback: absolute times on this shared machine are noise. Targets come from issue 7 (the cluster's\n")
-	p("from issue 10).\n\n")
+	p("from issue 10, the latency mode's from issue 14).\n\n")
 	p("## Machine and versions\n\n")
 	for _, m := range r.machine {
 		p("- %s\n", m)
@@ -340,6 +340,14 @@ const methodText = `- One S3 server process (versitygw ` + versitygwVersion + `,
   CPU of A, B, the store and the harness around each. Redis: ` + "`INFO commandstats`" + ` deltas over N small RETRs with
   the data connection to A, then N to B, minus the background rate of an idle window. PASV: PASV→227 on A vs on a
   third s3ftpd with the same config and no cluster block, alternating, each PASV followed by an untimed ABOR.
+- **Latency mode** (` + "`-only latency`, `-rtt 20ms`" + `): a second s3ftpd and rclone reach the same store through an
+  HTTP proxy (bench/s3proxy.go, loopback) that holds every S3 request for the RTT and records its operation, arrival
+  and end. Workloads, servers interleaved per round: lftp ` + "`mput`" + ` of 4 KiB files into a new directory (lftp sends
+  MFMT after each STOR when the server offers it), SIZE+MDTM pairs in a fresh session on those files, a cold LIST
+  of objects put straight into S3, and FileZilla-like browsing (CWD, PWD, MLSD, SIZE, MDTM per directory). Times
+  exclude the login except for lftp. The per-command table: one session, one command at a time, waiting after each
+  reply until the proxy is quiet; sequential round trips = the longest chain of requests each starting after the
+  previous one ended.
 - **CPU seconds per GiB**: utime+stime from ` + "`/proc/PID/stat`" + ` of the server process and its live descendants
   (vsftpd's per-session processes; the Go servers have none), plus the children they reaped, read before and
   after each transfer while its session is logged in, summed over the rounds, ÷ GiB moved.
@@ -362,6 +370,7 @@ const reproduceText = "```sh\n" +
 	"passive connections on all addresses and has no option to bind one. Without root (or with `-netns=no`) rclone\n" +
 	"is not run and everything else listens on 127.0.0.1.\n\n" +
 	"Other flags: `-server BIN` (a prebuilt s3ftpd), `-label TEXT` (how the report names it), `-store\n" +
-	"versitygw|embedded`, `-peers=false`, `-perf yes|no`, `-size 256MiB`, `-only throughput,small,list,sessions,profile,cluster`,\n" +
+	"versitygw|embedded`, `-peers=false`, `-perf yes|no`, `-size 256MiB`, `-only throughput,small,list,latency,sessions,profile,cluster`,\n" +
+	"`-rtt 20ms` (latency mode: the time added to each S3 request),\n" +
 	"`-keep` (keep configs, logs and perf data), `-store-log` (versitygw access log, to see the S3 requests of each\n" +
 	"FTP command), `-cpuprofile FILE` (pprof of the harness).\n"

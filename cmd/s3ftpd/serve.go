@@ -104,7 +104,8 @@ func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) err
 		Concurrency: cfg.Store.S3.Concurrency, BufferBudget: int64(cfg.Store.S3.BufferBudget), Logger: log,
 		Object:       s3fs.ObjectOptions(cfg.Store.S3.Object),
 		ResumeWindow: cfg.Uploads.ResumeWindow, NonAtomic: !cfg.Uploads.Atomic, Peers: peers,
-		Swept: metrics.Swept,
+		MFMTMaxSize: mfmtMax(cfg.Uploads.MFMTMaxSize),
+		Swept:       metrics.Swept,
 	})
 	if err != nil {
 		return err
@@ -232,4 +233,13 @@ func readyURL(cfg config.Config, addr string) string {
 		return "ftp://demo:demo@" + addr + "/ (user demo, password demo)"
 	}
 	return "ftp://" + u.Name + "@" + addr + "/"
+}
+
+// mfmtMax maps uploads.mfmt_max_size (0: refuse MFMT) to
+// s3fs.Options.MFMTMaxSize (negative: refuse).
+func mfmtMax(n config.Size) int64 {
+	if n == 0 {
+		return -1
+	}
+	return int64(n)
 }

@@ -196,7 +196,7 @@ func Default() Config {
 				StallTimeout: 60 * time.Second,
 			},
 		},
-		Uploads: Uploads{Atomic: true, ResumeWindow: 24 * time.Hour},
+		Uploads: Uploads{Atomic: true, ResumeWindow: 24 * time.Hour, MFMTMaxSize: 256 * MiB},
 		Users:   []User{{Name: "demo", Password: "demo", Policy: Policy{Home: "/"}}},
 		Log:     Log{Level: "info", Format: "text"},
 		Limits: Limits{

@@ -20,6 +20,11 @@ type Uploads struct {
 	// ResumeWindow is how long the bytes of an interrupted upload are kept
 	// for REST+STOR to continue; 0 discards them at once.
 	ResumeWindow time.Duration `yaml:"resume_window"`
+	// MFMTMaxSize is the largest file whose time MFMT sets: S3 cannot change
+	// an object's time, so MFMT copies the object onto itself inside S3,
+	// which takes as long as the object is large. Larger files get 504.
+	// 0 refuses MFMT for every file. Default 256 MiB.
+	MFMTMaxSize Size `yaml:"mfmt_max_size"`
 }
 
 // ObjectProps are the properties of stored objects: store.s3.object for
@@ -62,6 +67,9 @@ const (
 )
 
 func (v *validator) storage(c *Config) {
+	if c.Uploads.MFMTMaxSize < 0 {
+		v.add("uploads.mfmt_max_size", "%d: must not be negative (0 refuses MFMT)", c.Uploads.MFMTMaxSize)
+	}
 	if c.Uploads.ResumeWindow < 0 {
 		v.add("uploads.resume_window", "%v: must not be negative (0 keeps no partial uploads)", c.Uploads.ResumeWindow)
 	}

@@ -8,7 +8,7 @@ import (
 
 func TestStorageDefaults(t *testing.T) {
 	c := Default()
-	if !c.Uploads.Atomic || c.Uploads.ResumeWindow != 24*time.Hour {
+	if !c.Uploads.Atomic || c.Uploads.ResumeWindow != 24*time.Hour || c.Uploads.MFMTMaxSize != 256*MiB {
 		t.Fatalf("uploads defaults: %+v", c.Uploads)
 	}
 	if !reflect.DeepEqual(c.Store.S3.Object, ObjectProps{}) {
@@ -21,6 +21,7 @@ func TestStorageKeys(t *testing.T) {
 uploads:
   atomic: false
   resume_window: 2h
+  mfmt_max_size: 1GiB
 store:
   s3:
     object:
@@ -39,7 +40,7 @@ users:
       storage_class: GLACIER_IR
       tagging: {team: sales}
 `)
-	if c.Uploads.Atomic || c.Uploads.ResumeWindow != 2*time.Hour {
+	if c.Uploads.Atomic || c.Uploads.ResumeWindow != 2*time.Hour || c.Uploads.MFMTMaxSize != GiB {
 		t.Errorf("uploads: %+v", c.Uploads)
 	}
 	want := ObjectProps{

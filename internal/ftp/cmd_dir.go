@@ -24,15 +24,6 @@ func (s *session) stat(name string) (fs.FileInfo, error) {
 	return s.acct.FS.Stat(s.ctx, name)
 }
 
-// statDir is nil when dir is a directory, errNotDir when it is a file.
-func (s *session) statDir(dir string) error {
-	fi, err := s.stat(dir)
-	if err == nil && !fi.IsDir() {
-		return errNotDir
-	}
-	return err
-}
-
 func (s *session) cmdPWD(string) {
 	s.reply(257, quote(s.cwd)+" is the current directory.")
 }
@@ -42,12 +33,13 @@ func (s *session) cmdCWD(arg string) {
 		arg = "/"
 	}
 	dir := s.abs(arg)
-	if err := s.statDir(dir); err != nil {
-		s.replyError(err, "CWD")
-		return
+	if !s.knownDir(dir) {
+		if err := s.statDir(dir); err != nil {
+			s.replyError(err, "CWD")
+			return
+		}
 	}
 	s.cwd = dir
-	s.knowDir(dir)
 	s.reply(250, "Directory successfully changed.")
 }
 
@@ -147,6 +139,15 @@ func (s *session) cmdRNTO(arg string) {
 // SIZE changes nothing in the store (a read-only user may send it).
 func (s *session) cmdSIZE(arg string) {
 	name := s.abs(arg)
+	if fz, ok := s.acct.FS.(FileSizer); ok {
+		n, err := fz.FileSize(s.ctx, name)
+		if err != nil {
+			s.replyError(err, "SIZE")
+			return
+		}
+		s.reply(213, strconv.FormatInt(n, 10))
+		return
+	}
 	fi, err := s.stat(name)
 	if r, ok := s.acct.FS.(Resumer); ok && errors.Is(err, fs.ErrNotExist) {
 		if n, ok, perr := r.PartialSize(s.ctx, name); perr == nil && ok {
@@ -166,7 +167,13 @@ func (s *session) cmdSIZE(arg string) {
 
 // MDTM (RFC 3659 §3): modification time in UTC, YYYYMMDDHHMMSS.
 func (s *session) cmdMDTM(arg string) {
-	fi, err := s.stat(s.abs(arg))
+	var fi fs.FileInfo
+	var err error
+	if fst, ok := s.acct.FS.(FileStatter); ok {
+		fi, err = fst.StatFile(s.ctx, s.abs(arg))
+	} else {
+		fi, err = s.stat(s.abs(arg))
+	}
 	if err == nil && fi.IsDir() {
 		err = errIsDir
 	}

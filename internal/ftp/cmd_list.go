@@ -2,8 +2,11 @@ package ftp
 
 import (
 	"bufio"
+	"context"
+	"errors"
 	"fmt"
 	"io/fs"
+	"net"
 	"path"
 	"strconv"
 	"strings"
@@ -73,16 +76,6 @@ func (s *session) cmdNLST(arg string) {
 // an error (501), since MLSD lists directories only.
 func (s *session) cmdMLSD(arg string) {
 	dir := s.abs(arg)
-	fi, err := s.stat(dir)
-	if err == nil && !fi.IsDir() {
-		s.reply(501, "MLSD needs a directory; use MLST for a file.")
-		return
-	}
-	if err != nil {
-		s.closePassive()
-		s.replyError(err, "MLSD")
-		return
-	}
 	now := time.Now()
 	s.sendListing("MLSD", dir, func(w *bufio.Writer, fi fs.FileInfo) error {
 		_, err := w.WriteString(s.mlsxLine(fi, fi.Name(), now) + "\r\n")
@@ -95,27 +88,14 @@ func (s *session) list(verb, arg string, line listing) {
 }
 
 // listWith lists a directory (dirLine per entry) or one file (fileLine).
-// The path is checked before the data connection is used, so a missing one
-// is a plain 550. A pattern in the last element lists the matching entries
-// of its directory.
+// A pattern in the last element lists the matching entries of its
+// directory.
 func (s *session) listWith(verb, arg string, dirLine, fileLine listing) {
 	if dir, pattern, ok := globbed(arg); ok {
 		s.listMatching(verb, dir, pattern, dirLine)
 		return
 	}
-	name := s.abs(arg)
-	fi, err := s.stat(name)
-	if err != nil {
-		s.closePassive()
-		s.replyError(err, verb)
-		return
-	}
-	if fi.IsDir() {
-		s.knowDir(name)
-		s.sendListing(verb, name, dirLine, nil)
-		return
-	}
-	s.sendListing(verb, name, nil, func(w *bufio.Writer) error { return fileLine(w, fi) })
+	s.sendListing(verb, s.abs(arg), dirLine, fileLine)
 }
 
 // globbed splits arg into its directory part (as given, "" or ending in
@@ -138,13 +118,7 @@ func globbed(arg string) (dir, pattern string, ok bool) {
 // listMatching lists the entries of dir whose names match pattern; none
 // matching is an empty listing.
 func (s *session) listMatching(verb, dir, pattern string, line listing) {
-	name := s.abs(dir)
-	if err := s.statDir(name); err != nil {
-		s.closePassive()
-		s.replyError(err, verb)
-		return
-	}
-	s.sendListing(verb, name, func(w *bufio.Writer, fi fs.FileInfo) error {
+	s.sendListing(verb, s.abs(dir), func(w *bufio.Writer, fi fs.FileInfo) error {
 		if ok, _ := path.Match(pattern, fi.Name()); !ok {
 			return nil
 		}
@@ -152,22 +126,51 @@ func (s *session) listMatching(verb, dir, pattern string, line listing) {
 	}, nil)
 }
 
-// sendListing streams a listing on the data connection as the store pages
-// it in: nothing holds the whole directory.
-func (s *session) sendListing(verb, dir string, line listing, single func(*bufio.Writer) error) {
+// sendListing streams the listing of dir on the data connection as the
+// store pages it in: nothing holds the whole directory.
+//
+// The existence check is the listing itself: the data connection is
+// accepted (and 150 sent) only once the store's first answer is in, so a
+// missing directory is a plain 550 and an existing one costs one round
+// trip, not a Stat and then a listing. When dir is not a directory, it is
+// looked up: a file is listed as one line with fileLine (LIST, NLST), or
+// refused with 501 when fileLine is nil (MLSD lists directories only).
+func (s *session) sendListing(verb, dir string, line, fileLine listing) {
 	s.startTransfer(verb, dir, func(x *transfer) error {
-		conn, err := x.openData("Here comes the directory listing.")
-		if err != nil {
-			return err
+		var conn net.Conn
+		var w *bufio.Writer
+		open := func() (*bufio.Writer, error) {
+			c, err := x.openData("Here comes the directory listing.")
+			if err != nil {
+				return nil, err
+			}
+			conn, w = c, bufio.NewWriterSize(c, 16<<10)
+			return w, nil
 		}
-		defer conn.Close()
-		w := bufio.NewWriterSize(conn, 16<<10)
-		if single != nil {
-			err = single(w)
-		} else {
-			err = s.acct.FS.List(x.ctx, dir, func(fi fs.FileInfo) error { return line(w, fi) })
+		defer func() {
+			if conn != nil {
+				conn.Close()
+			}
+		}()
+		err := s.acct.FS.List(x.ctx, dir, func(fi fs.FileInfo) error {
+			if w == nil {
+				if _, err := open(); err != nil {
+					return err
+				}
+			}
+			return line(w, fi)
+		})
+		isDir := err == nil
+		switch {
+		case err == nil && w == nil:
+			_, err = open() // an empty directory
+		case errors.Is(err, fs.ErrNotExist) && w == nil:
+			isDir, err = s.listFile(x.ctx, dir, fileLine, open)
 		}
-		if err == nil {
+		if err == nil && isDir {
+			s.knowDir(dir)
+		}
+		if err == nil && w != nil {
 			err = w.Flush()
 		}
 		if err != nil {
@@ -176,6 +179,27 @@ func (s *session) sendListing(verb, dir string, line listing, single func(*bufio
 		s.reply(226, "Directory send OK.")
 		return nil
 	})
+}
+
+// listFile lists name, which the listing found to be no directory: one
+// line if it is a file and fileLine is set, else the reason (a directory
+// made meanwhile is listed empty). dir reports a directory.
+func (s *session) listFile(ctx context.Context, name string, fileLine listing, open func() (*bufio.Writer, error)) (dir bool, err error) {
+	fi, err := s.acct.FS.Stat(ctx, name)
+	switch {
+	case err != nil:
+		return false, err
+	case fi.IsDir():
+		_, err = open()
+		return true, err
+	case fileLine == nil:
+		return false, errListFile
+	}
+	w, err := open()
+	if err != nil {
+		return false, err
+	}
+	return false, fileLine(w, fi)
 }
 
 // statPath answers "STAT path" (RFC 959 §4.1.3) with an ls-style listing

@@ -5,36 +5,66 @@ import (
 	"io/fs"
 	"path"
 	"strings"
+	"sync"
 	"time"
 )
 
 // STOR, STOU, APPE, MKD and RNTO into a directory that does not exist are
 // refused, as classic servers do (on S3 a key would silently make the
-// prefix). The check is one Stat of the parent, and a session remembers
-// for dirMemory the directories it has just seen exist (entered, created,
-// listed, checked), so an mput into one directory pays it once.
+// prefix), and CWD into one is refused. A session remembers for dirMemory
+// the directories it has itself just seen exist (entered, created, listed,
+// checked) and their parents (a directory that has a subdirectory exists),
+// so that an mput into one directory, or going back up with CDUP, costs
+// no request. That is the one thing a session reuses from memory: a
+// directory removed by someone else within dirMemory is still entered,
+// and its listing then answers 550. Files are always asked of the store.
 const dirMemory = 30 * time.Second
 
 // errNoParent: the directory an upload would go into does not exist (553,
 // as vsftpd answers; MKD and RNTO say 550).
 var errNoParent = errors.New("parent directory does not exist")
 
-// knowDir remembers that dir exists.
+// knownDirs is the memory of directories seen to exist. The command
+// goroutine and a listing's transfer goroutine both use it.
+type knownDirs struct {
+	mu sync.Mutex
+	m  map[string]time.Time
+}
+
+// knowDir remembers that dir (and so every parent of it) exists.
 func (s *session) knowDir(dir string) {
+	k := &s.dirs
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.m == nil || len(k.m) > 1000 {
+		k.m = map[string]time.Time{}
+	}
+	now := time.Now()
+	for d := dir; d != "/" && d != "."; d = path.Dir(d) {
+		k.m[d] = now
+	}
+}
+
+// knownDir reports whether dir was seen to exist within dirMemory.
+func (s *session) knownDir(dir string) bool {
 	if dir == "/" {
-		return
+		return true
 	}
-	if s.dirs == nil || len(s.dirs) > 1000 {
-		s.dirs = map[string]time.Time{}
-	}
-	s.dirs[dir] = time.Now()
+	k := &s.dirs
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	t, ok := k.m[dir]
+	return ok && time.Since(t) < dirMemory
 }
 
 // forgetDirs forgets dir and what is below it (RMD, RNFR of a directory).
 func (s *session) forgetDirs(dir string) {
-	for d := range s.dirs {
+	k := &s.dirs
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	for d := range k.m {
 		if d == dir || strings.HasPrefix(d, dir+"/") {
-			delete(s.dirs, d)
+			delete(k.m, d)
 		}
 	}
 }
@@ -58,15 +88,22 @@ func (s *session) checkParent(name string, dir bool) error {
 
 func (s *session) parentExists(name string) error {
 	dir := path.Dir(name)
-	if dir == "/" || dir == s.cwd {
-		return nil // the home, or where CWD just checked
-	}
-	if t, ok := s.dirs[dir]; ok && time.Since(t) < dirMemory {
-		return nil
+	if dir == s.cwd || s.knownDir(dir) {
+		return nil // the home, where CWD just checked, or seen just now
 	}
 	err := s.statDir(dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return errNoParent
+	}
+	return err
+}
+
+// statDir is nil when dir is a directory, errNotDir when it is a file; a
+// directory found is remembered.
+func (s *session) statDir(dir string) error {
+	fi, err := s.stat(dir)
+	if err == nil && !fi.IsDir() {
+		return errNotDir
 	}
 	if err == nil {
 		s.knowDir(dir)

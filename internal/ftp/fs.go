@@ -22,7 +22,9 @@ type FS interface {
 	Stat(ctx context.Context, name string) (fs.FileInfo, error)
 	// List calls yield once per entry of dir, in the store's order, as the
 	// entries arrive (it must not buffer the whole directory). An error
-	// returned by yield stops the listing and is returned.
+	// returned by yield stops the listing and is returned. fs.ErrNotExist,
+	// before any entry, when dir is no directory (missing, or a file): LIST
+	// and MLSD use the listing itself as the existence check.
 	List(ctx context.Context, dir string, yield func(fs.FileInfo) error) error
 	// Open streams a file starting at byte offset (RFC 3659 REST STREAM).
 	Open(ctx context.Context, name string, offset int64) (io.ReadCloser, error)

@@ -2,6 +2,7 @@ package ftp
 
 import (
 	"context"
+	"io/fs"
 	"time"
 )
 
@@ -26,6 +27,24 @@ type Resumer interface {
 	// as vsftpd answers the size of a partly written file, so clients
 	// resume with REST + STOR. It changes nothing in the store.
 	PartialSize(ctx context.Context, name string) (size int64, ok bool, err error)
+}
+
+// FileStatter is what a store implements when describing a file is cheaper
+// than telling a file from a directory (on S3 a HEAD, where a directory
+// needs a listing too). MDTM uses it: it answers 550 for a directory and
+// for nothing alike (RFC 3659 §3).
+type FileStatter interface {
+	// StatFile describes the file at name; fs.ErrNotExist when there is no
+	// file (a directory of that name included).
+	StatFile(ctx context.Context, name string) (fs.FileInfo, error)
+}
+
+// FileSizer answers SIZE in one call: the size of the file at name or,
+// when there is none, of its resumable partial (Resumer.PartialSize);
+// fs.ErrNotExist when neither exists (a directory included). A store
+// implements it to find both in one round trip.
+type FileSizer interface {
+	FileSize(ctx context.Context, name string) (int64, error)
 }
 
 // Hash algorithms of draft-bryan-ftp-hash, as named in HASH replies.

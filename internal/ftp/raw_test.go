@@ -561,6 +561,7 @@ func TestListWildcards(t *testing.T) {
 	if len(lines) != 1 || !strings.HasSuffix(lines[0], " c.txt") {
 		t.Errorf("LIST -la *.txt = %q", lines)
 	}
+	r.epsv() // a missing directory is 550, before any data connection
 	r.cmd(550, "NLST missing/*.csv")
 }
 

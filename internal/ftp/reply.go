@@ -107,6 +107,8 @@ func replyFor(err error) (int, string) {
 		return 550, "Is a directory."
 	case errors.Is(err, errNotDir):
 		return 550, "Not a directory."
+	case errors.Is(err, errListFile): // RFC 3659 §7.2: MLSD of a file
+		return 501, "MLSD needs a directory; use MLST for a file."
 	case errors.Is(err, fs.ErrInvalid):
 		return 550, "Requested action not taken."
 	case errors.Is(err, ErrTooLarge):
@@ -144,6 +146,7 @@ var ErrNoPassivePort = errors.New("no passive port free")
 var (
 	errIsDir       = errors.New("is a directory")
 	errNotDir      = errors.New("not a directory")
+	errListFile    = errors.New("MLSD of a file")
 	errNoDataConn  = errors.New("no data connection set up")
 	errDataTimeout = errors.New("data connection timeout")
 	errDataConn    = errors.New("cannot open data connection")

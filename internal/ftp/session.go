@@ -53,8 +53,8 @@ type session struct {
 	lastCode atomic.Int32 // of the last reply sent
 
 	// Command goroutine state.
-	started    bool                 // the command started a transfer
-	dirs       map[string]time.Time // directories seen to exist (dirs.go)
+	started    bool      // the command started a transfer
+	dirs       knownDirs // directories seen to exist (dirs.go)
 	user       string
 	acct       *Account
 	failures   int

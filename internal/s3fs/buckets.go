@@ -8,8 +8,8 @@ import (
 
 // buckets are the other buckets users' homes name (home:
 // s3://bucket/prefix): each a Store of its own for what is kept per bucket
-// (uploads in flight, partial markers, the janitor's records and cursor,
-// what the bucket honours of conditional requests), sharing the client,
+// (uploads in flight, partial markers and their index, the janitor's
+// records and cursor, what the bucket honours of conditional requests), sharing the client,
 // the buffer budget and the options. They are made on first use and swept
 // by the janitor of the store they came from, under its lock.
 type buckets struct {
@@ -45,6 +45,7 @@ func (s *Store) Bucket(name string) *Store {
 	b.cursor = &sweepCursor{}
 	b.partialRoot = joinKey("", partialDir)
 	b.cond = &condState{}
+	b.markers = &markerIndex{off: s.peers != nil}
 	s.buckets.m[name] = &b
 	return &b
 }

@@ -25,12 +25,28 @@ func TestOtherBucket(t *testing.T) {
 	if _, ok := e.partialSize("/in/f"); ok {
 		t.Fatal("the other bucket's partial shows in the store's own bucket")
 	}
+	// A sweep rebuilds each bucket's marker index from its own markers:
+	// each partial is still found where it is, and only there.
+	e.interrupt("/g", 8, 0, 6*mib)
+	if st := e.store.Sweep(e.ctx); st.Errors != 0 {
+		t.Fatalf("sweep: %+v", st)
+	}
+	if n, ok := o.partialSize("/f"); !ok || n != 6*mib {
+		t.Fatalf("after a sweep, partial in the other bucket: %d %v", n, ok)
+	}
+	if _, ok := e.partialSize("/in/f"); ok {
+		t.Fatal("after a sweep, the other bucket's partial shows in the store's own bucket")
+	}
+	if n, ok := e.partialSize("/g"); !ok || n != 6*mib {
+		t.Fatalf("after a sweep, the store's own partial: %d %v", n, ok)
+	}
 	later := func() time.Time { return time.Now().Add(2 * time.Hour) }
 	e.store.now, other.now = later, later
-	if st := e.store.Sweep(e.ctx); st.Expired != 1 || st.Errors != 0 {
-		t.Fatalf("sweep: %+v, want the other bucket's partial expired", st)
+	if st := e.store.Sweep(e.ctx); st.Expired != 2 || st.Errors != 0 {
+		t.Fatalf("sweep: %+v, want both partials expired", st)
 	}
 	o.mustBeClean()
+	e.mustBeClean()
 	if b, k := e.store.inBucket(bucketKey + name + "/in/f"); b != other || k != "in/f" {
 		t.Errorf("inBucket: %p %q", b, k)
 	}

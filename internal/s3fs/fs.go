@@ -28,6 +28,7 @@ type fsys struct {
 	s     *Store
 	root  string      // key of the home directory; "" for the bucket root
 	props objectProps // of the objects this user stores
+	own   *ownObjects // what this session just stored (own.go)
 }
 
 var _ ftp.FS = (*fsys)(nil)
@@ -123,7 +124,9 @@ func notExist(op, name string) error {
 }
 
 // Stat describes a file (HeadObject) or a directory (a marker or anything
-// under its prefix).
+// under its prefix). Both are asked at once: one round trip whichever it
+// is. The file wins when both exist (S3, not versitygw, allows a file "x"
+// beside keys under "x/"), as in List.
 func (f *fsys) Stat(ctx context.Context, name string) (fs.FileInfo, error) {
 	key, err := f.key("stat", name)
 	if err != nil {
@@ -132,19 +135,47 @@ func (f *fsys) Stat(ctx context.Context, name string) (fs.FileInfo, error) {
 	if name == "/" {
 		return &fileInfo{name: "/", dir: true}, nil
 	}
+	var dir *fileInfo
+	var derr error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		dir, derr = f.s.statDir(ctx, key, name)
+	}()
 	fi, err := f.s.headFile(ctx, key, name)
+	<-done
 	switch {
 	case err == nil:
 		return fi, nil
 	case !isNotFound(err):
 		return nil, mapErr("stat", name, err)
+	case derr != nil:
+		return nil, mapErr("stat", name, derr)
+	case dir == nil:
+		return nil, notExist("stat", name)
 	}
-	fi, err = f.s.statDir(ctx, key, name)
+	return dir, nil
+}
+
+var _ ftp.FileStatter = (*fsys)(nil)
+
+// StatFile describes the file at name with one HeadObject; a directory is
+// fs.ErrNotExist (ftp.FileStatter: SIZE and MDTM answer 550 either way, so
+// they need not list).
+func (f *fsys) StatFile(ctx context.Context, name string) (fs.FileInfo, error) {
+	key, err := f.key("stat", name)
+	if err != nil {
+		return nil, err
+	}
+	if name == "/" {
+		return nil, fmt.Errorf("s3fs: stat /: not a file: %w", fs.ErrNotExist)
+	}
+	if o, ok := f.own.get(key); ok && o.mtimeSet {
+		return &fileInfo{name: baseName(name), size: o.size, mod: o.mtime}, nil
+	}
+	fi, err := f.s.headFile(ctx, key, name)
 	if err != nil {
 		return nil, mapErr("stat", name, err)
-	}
-	if fi == nil {
-		return nil, notExist("stat", name)
 	}
 	return fi, nil
 }
@@ -176,6 +207,36 @@ func (s *Store) statDir(ctx context.Context, key, name string) (*fileInfo, error
 		fi.mod = aws.ToTime(out.Contents[0].LastModified)
 	}
 	return fi, nil
+}
+
+var _ ftp.FileSizer = (*fsys)(nil)
+
+// FileSize answers SIZE (ftp.FileSizer): the file's size or, when there is
+// none, its resumable partial's (see PartialSize), in one round trip: the
+// object's HEAD and, only when a partial may exist (markers.go), the
+// marker's go out together. A file this session just stored is answered
+// from memory (own.go). It changes nothing in the store.
+func (f *fsys) FileSize(ctx context.Context, name string) (int64, error) {
+	key, err := f.key("size", name)
+	if err != nil {
+		return 0, err
+	}
+	if name == "/" {
+		return 0, notExist("size", name)
+	}
+	if o, ok := f.own.get(key); ok {
+		return o.size, nil
+	}
+	obj, p, err := f.s.lookup(ctx, key, false)
+	switch {
+	case err != nil:
+		return 0, mapErr("size", name, err)
+	case obj != nil:
+		return aws.ToInt64(obj.ContentLength), nil
+	case p != nil:
+		return p.size, nil
+	}
+	return 0, notExist("size", name)
 }
 
 // Open streams a file from offset (RFC 3659 REST STREAM).
@@ -228,7 +289,8 @@ func (f *fsys) Create(ctx context.Context, name string) (ftp.Upload, error) {
 	if name == "/" {
 		return nil, fmt.Errorf("s3fs: create /: %w", fs.ErrInvalid)
 	}
-	return f.newUpload(ctx, name, key), nil
+	f.own.forget(key) // whatever the upload leaves (an abort may store what arrived)
+	return ownUpload{f.newUpload(ctx, name, key), f.own}, nil
 }
 
 // Remove deletes a file and its resumable partial, if any (DELE of a
@@ -242,6 +304,7 @@ func (f *fsys) Remove(ctx context.Context, name string) error {
 	if name == "/" {
 		return fmt.Errorf("s3fs: remove /: %w", fs.ErrInvalid)
 	}
+	f.own.forget(key)
 	obj, p, err := f.s.lookup(ctx, key, true)
 	if err != nil {
 		return mapErr("remove", name, err)
@@ -286,20 +349,27 @@ func (f *fsys) Mkdir(ctx context.Context, name string) error {
 	if name == "/" {
 		return fmt.Errorf("s3fs: mkdir /: %w", fs.ErrExist)
 	}
-	switch _, err := f.Stat(ctx, name); {
+	// The name and its parent are looked at together: one round trip.
+	var pfi fs.FileInfo
+	var perr error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if parent := path.Dir(name); parent != "/" {
+			pfi, perr = f.Stat(ctx, parent)
+		}
+	}()
+	_, err = f.Stat(ctx, name)
+	<-done
+	switch {
 	case err == nil:
 		return fmt.Errorf("s3fs: mkdir %s: %w", name, fs.ErrExist)
 	case classify(err) != fs.ErrNotExist:
 		return err
-	}
-	if parent := path.Dir(name); parent != "/" {
-		pfi, err := f.Stat(ctx, parent)
-		if err != nil {
-			return err
-		}
-		if !pfi.IsDir() {
-			return fmt.Errorf("s3fs: mkdir %s: parent is a file: %w", name, fs.ErrNotExist)
-		}
+	case perr != nil:
+		return perr
+	case pfi != nil && !pfi.IsDir():
+		return fmt.Errorf("s3fs: mkdir %s: parent is a file: %w", name, fs.ErrNotExist)
 	}
 	_, err = f.s.client.PutObject(ctx, &s3.PutObjectInput{
 		Bucket: aws.String(f.s.bucket), Key: aws.String(key + "/"), ContentLength: aws.Int64(0),

@@ -207,13 +207,19 @@ func (s *Store) sweepUpload(ctx context.Context, key, id string, initiated, cuto
 
 // sweepMarkers deletes markers (and their uploads) older than the window.
 // Only the markers themselves are listed (Delimiter "/"), not the upload
-// records below them.
+// records below them. A pass that lists every marker, from the first,
+// rebuilds the marker index (markers.go).
 func (s *Store) sweepMarkers(ctx context.Context, st *SweepStats) {
 	cutoff := s.now().Add(-s.expiry())
 	in := &s3.ListObjectsV2Input{Bucket: aws.String(s.bucket), Prefix: aws.String(s.partialRoot + "/"), Delimiter: aws.String("/")}
-	if after := s.cursor.get(&s.cursor.markers); after != "" {
+	after := s.cursor.get(&s.cursor.markers)
+	if after != "" {
 		in.StartAfter = aws.String(after)
+	} else {
+		s.markers.begin()
 	}
+	complete := false
+	defer func() { s.markers.finish(complete && after == "") }()
 	for seen := 0; ; {
 		out, err := s.client.ListObjectsV2(ctx, in)
 		if err != nil {
@@ -225,14 +231,17 @@ func (s *Store) sweepMarkers(ctx context.Context, st *SweepStats) {
 			if seen++; seen > s.sweepLimit {
 				return
 			}
-			s.cursor.set(&s.cursor.markers, aws.ToString(o.Key))
+			mk := aws.ToString(o.Key)
+			s.markers.saw(mk)
+			s.cursor.set(&s.cursor.markers, mk)
 			if !aws.ToTime(o.LastModified).Before(cutoff) {
 				continue
 			}
-			s.expireMarker(ctx, aws.ToString(o.Key), cutoff, st)
+			s.expireMarker(ctx, mk, cutoff, st)
 		}
 		if !aws.ToBool(out.IsTruncated) || out.NextContinuationToken == nil {
 			s.cursor.set(&s.cursor.markers, "")
+			complete = true
 			return
 		}
 		in.ContinuationToken = out.NextContinuationToken

@@ -1,6 +1,7 @@
 package s3fs
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -144,6 +145,7 @@ func (s *Store) putMarker(ctx context.Context, key string, m marker, body *partB
 		in.Body = body.reader()
 		m.algo.set(&in.ChecksumCRC32, &in.ChecksumCRC32C, sum)
 	}
+	s.markers.add(aws.ToString(in.Key))
 	_, err := s.client.PutObject(ctx, in, unsignedPayload)
 	return err
 }
@@ -205,14 +207,31 @@ func (s *Store) findPartial(ctx context.Context, key string, obj *s3.HeadObjectO
 	if err := s.live.waitClosing(ctx, key); err != nil {
 		return nil, err
 	}
+	head, err := s.headMarker(ctx, key)
+	if err != nil || head == nil {
+		return nil, err
+	}
+	return s.readPartial(ctx, key, head, obj, discard)
+}
+
+// headMarker is key's marker, nil when there is none: without a request
+// when the marker index knows there is none (markers.go).
+func (s *Store) headMarker(ctx context.Context, key string) (*s3.HeadObjectOutput, error) {
 	mk := s.partialKey(key)
+	if !s.markers.mayExist(mk) {
+		return nil, nil
+	}
 	head, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(mk)})
 	if isNotFound(err) {
 		return nil, nil
 	}
-	if err != nil {
-		return nil, err
-	}
+	return head, err
+}
+
+// readPartial checks the marker head of key against its multipart upload
+// and obj (see findPartial).
+func (s *Store) readPartial(ctx context.Context, key string, head, obj *s3.HeadObjectOutput, discard bool) (*partialState, error) {
+	mk := s.partialKey(key)
 	md := head.Metadata
 	p := &partialState{
 		marker: mk, etag: aws.ToString(head.ETag), uploadID: md[metaUploadID],
@@ -268,16 +287,26 @@ func (s *Store) findPartial(ctx context.Context, key string, obj *s3.HeadObjectO
 
 // lookup returns the object at key (nil: none) and key's partial (nil:
 // none), once the uploads of key closing in this process have ended (one
-// may store the object or a partial). discard as for findPartial.
+// may store the object or a partial). discard as for findPartial. The
+// object's and the marker's HEADs go out together (one round trip), and
+// the marker's only when one may exist.
 func (s *Store) lookup(ctx context.Context, key string, discard bool) (*s3.HeadObjectOutput, *partialState, error) {
 	if err := s.live.waitClosing(ctx, key); err != nil {
 		return nil, nil, err
 	}
+	var mhead *s3.HeadObjectOutput
+	var merr error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		mhead, merr = s.headMarker(ctx, key)
+	}()
 	obj, err := s.headObject(ctx, key)
-	if err != nil {
-		return nil, nil, err
+	<-done
+	if err = cmp.Or(err, merr); err != nil || mhead == nil {
+		return obj, nil, err
 	}
-	p, err := s.findPartial(ctx, key, obj, discard)
+	p, err := s.readPartial(ctx, key, mhead, obj, discard)
 	return obj, p, err
 }
 
@@ -354,5 +383,9 @@ func (s *Store) deleteKey(ctx context.Context, key string) {
 	_, err := s.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(key)})
 	if err != nil && !isNotFound(err) {
 		s.log.Warn("delete", "key", key, "err", err)
+		return
+	}
+	if s.isMarker(key) {
+		s.markers.remove(key)
 	}
 }

@@ -47,9 +47,21 @@ func (f *fsys) Rename(ctx context.Context, from, to string) error {
 	if err != nil {
 		return err
 	}
+	f.own.clear() // a tree may move: forget what this session stored
 	if from == "/" || to == "/" || strings.HasPrefix(to, from+"/") {
 		return fmt.Errorf("s3fs: rename %s to %s: %w", from, to, fs.ErrInvalid)
 	}
+	// The target is looked at while the source is: one round trip.
+	var dst fs.FileInfo
+	var dstErr error
+	dstDone := make(chan struct{})
+	go func() {
+		defer close(dstDone)
+		if from != to {
+			dst, dstErr = f.Stat(ctx, to)
+		}
+	}()
+	defer func() { <-dstDone }()
 	head, err := f.s.client.HeadObject(ctx, &s3.HeadObjectInput{
 		Bucket: aws.String(f.s.bucket), Key: aws.String(fromKey), ChecksumMode: types.ChecksumModeEnabled,
 	})
@@ -67,7 +79,8 @@ func (f *fsys) Rename(ctx context.Context, from, to string) error {
 	if from == to {
 		return nil
 	}
-	dst, err := f.Stat(ctx, to)
+	<-dstDone
+	err = dstErr
 	switch {
 	case err == nil && (dst.IsDir() || src.IsDir()):
 		return fmt.Errorf("s3fs: rename %s to %s: %w", from, to, fs.ErrExist)

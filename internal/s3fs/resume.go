@@ -76,6 +76,7 @@ func (f *fsys) Resume(ctx context.Context, name string, offset int64) (ftp.Uploa
 	if name == "/" || offset < 0 {
 		return nil, fmt.Errorf("s3fs: resume %s at %d: %w", name, offset, fs.ErrInvalid)
 	}
+	f.own.forget(key)
 	head, p, err := f.s.lookup(ctx, key, true)
 	if err != nil {
 		return nil, mapErr("resume", name, err)

@@ -63,6 +63,10 @@ type Options struct {
 	// (vsftpd's behaviour) instead of keeping the old object. A partial is
 	// kept only when that store fails.
 	NonAtomic bool
+	// MFMTMaxSize is the largest file MFMT sets the time of (a server-side
+	// copy of the whole object, see SetModTime); larger ones are refused
+	// (504). 0: no limit; negative: MFMT is refused for every file.
+	MFMTMaxSize int64
 	// Peers: the other processes on this bucket (a cluster); nil: none.
 	Peers Peers
 	// Swept, if set, is told what each janitor sweep did (metrics).
@@ -88,12 +92,14 @@ type Store struct {
 	object       ObjectOptions
 	resumeWindow time.Duration
 	nonAtomic    bool
+	mfmtMax      int64 // Options.MFMTMaxSize
 	live         *liveUploads
 	peers        Peers
 	swept        func(adopted, expired int)
 	intents      *intents         // records of multipart uploads (intent.go)
 	cursor       *sweepCursor     // where the janitor goes on
 	partialRoot  string           // key prefix of partial markers (partial.go)
+	markers      *markerIndex     // which markers may exist (markers.go)
 	now          func() time.Time // the janitor's clock (tests move it)
 
 	cond *condState // what the store honours of conditional requests
@@ -155,12 +161,14 @@ func New(client *s3.Client, o Options) (*Store, error) {
 		object:        o.Object,
 		resumeWindow:  o.ResumeWindow,
 		nonAtomic:     o.NonAtomic,
+		mfmtMax:       o.MFMTMaxSize,
 		live:          newLiveUploads(o.Peers),
 		intents:       &intents{writing: map[string]chan struct{}{}},
 		cursor:        &sweepCursor{},
 		peers:         o.Peers,
 		swept:         o.Swept,
 		partialRoot:   joinKey(prefix, partialDir),
+		markers:       &markerIndex{off: o.Peers != nil},
 		now:           time.Now,
 		cond:          &condState{},
 	}
@@ -193,6 +201,7 @@ func (s *Store) UserFS(u User) ftp.FS {
 		s:     s,
 		root:  joinKey(s.prefix, strings.Trim(path.Clean("/"+u.Home), "/")),
 		props: s.object.merge(u.Object).resolve(u.Name, u.Client),
+		own:   &ownObjects{},
 	}
 }
 

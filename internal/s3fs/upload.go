@@ -113,8 +113,11 @@ type upload struct {
 	partial bool   // continues the partial of key: delete its marker at Commit
 	marked  bool   // wrote key's marker at the start (an APPE, markAppend)
 
-	version string    // metaVersion of the object this upload stores
-	cond    condition // what the object at key must be at Commit (a resumed upload's base)
+	version string // metaVersion of the object this upload stores
+	// What a single PutObject stored (ETag, metadata); "" and nil otherwise.
+	etag string
+	meta map[string]string
+	cond condition // what the object at key must be at Commit (a resumed upload's base)
 	// The object at key that a resumed upload builds on (known: Resume
 	// looked): a partial kept from it records it (partial.go, Staleness).
 	baseKnown      bool
@@ -420,7 +423,10 @@ func (u *upload) putObject(ctx context.Context) error {
 	if u.cond.set() && u.s.conditions(ctx).put {
 		in.IfMatch, in.IfNoneMatch = u.cond.apply()
 	}
-	_, err := u.s.client.PutObject(ctx, in, unsignedPayload)
+	out, err := u.s.client.PutObject(ctx, in, unsignedPayload)
+	if err == nil {
+		u.etag, u.meta = aws.ToString(out.ETag), in.Metadata // for MFMT (own.go)
+	}
 	return u.cond.changed(err)
 }
 
