@@ -162,7 +162,7 @@ func (b *Budget) blocked(h *BudgetHolder, n int64) string {
 	case b.userCap > 0 && h.user != "" && b.byUser[h.user]+n > b.userCap:
 		return "user share"
 	case !b.safe(h, n):
-		return "budget"
+		return "memory kept for parts under way"
 	}
 	return ""
 }
@@ -285,6 +285,9 @@ func (h *BudgetHolder) TryAcquire(n int64) bool {
 // Acquire takes n bytes, waiting for them until ctx ends or for the
 // budget's deadline (then ErrBufferBusy, naming the limit that held it up).
 func (h *BudgetHolder) Acquire(ctx context.Context, n int64) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	b := h.b
 	b.mu.Lock()
 	why := b.blocked(h, n)

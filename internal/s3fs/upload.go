@@ -257,6 +257,9 @@ func (u *upload) room() ([]byte, error) {
 // stored it, and the block is waited for (at most the budget's deadline:
 // ftp.ErrBufferBusy, 452).
 func (u *upload) reserveBlock() error {
+	if err := u.ctx.Err(); err != nil {
+		return err // the transfer ended (ABOR, stall): take nothing more
+	}
 	u.hold.Claim(u.s.partSizeOf(u.sent + 1))
 	if u.hold.TryAcquire(blockSize) {
 		u.reserved += blockSize
