@@ -115,7 +115,7 @@ func TestBudgetAvoidsDeadlock(t *testing.T) {
 		// a needs 2, c would need 2, 1 free: neither could finish.
 		t.Fatal("granted a block that leaves no holder able to finish")
 	}
-	take(t, a, 2) // a can always finish
+	take(t, a, 2)   // a can always finish
 	n := a.Detach() // a's full part goes to its sender
 	a.ReleaseDetached(n)
 	take(t, c, 3)
