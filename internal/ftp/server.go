@@ -161,10 +161,10 @@ func (s *Server) init() {
 		s.checking = map[netip.Addr]int{}
 		s.fails = loginThrottle{limit: s.LoginFailuresPerIP, window: time.Minute, seen: map[netip.Addr]*failWindow{}}
 		s.bufs.New = func() any { b := make([]byte, DownloadBufferSize); return &b }
-		s.downloads = s.downloadBudget()
 		if s.Logger == nil {
 			s.Logger = slog.Default()
 		}
+		s.downloads = s.downloadBudget()
 		if s.IdleTimeout <= 0 {
 			s.IdleTimeout = 5 * time.Minute
 		}
