@@ -54,7 +54,7 @@ func shareCap(size int64, pct, def int) int64 {
 	if pct >= 100 {
 		return 0
 	}
-	return max(size/100*int64(pct), DownloadBufferSize)
+	return max(size*int64(pct)/100, DownloadBufferSize)
 }
 
 // DownloadBudget is the download buffer budget (for metrics).

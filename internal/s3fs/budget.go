@@ -49,7 +49,7 @@ func bufferCaps(o Options, minPart int64) (ip, user, session int64) {
 		if pct >= 100 {
 			return o.BufferBudget
 		}
-		return max(o.BufferBudget/100*int64(pct)/blockSize*blockSize, minPart)
+		return max(o.BufferBudget*int64(pct)/100/blockSize*blockSize, minPart)
 	}
 	return c(o.BufferIPShare, DefaultBufferIPShare), c(o.BufferUserShare, DefaultBufferUserShare),
 		c(o.BufferSessionShare, DefaultBufferSessionShare)

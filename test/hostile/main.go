@@ -92,7 +92,7 @@ func cpuTicks(pid string) int {
 }
 
 func main() {
-	mode := flag.String("mode", "", "handshake | password | noop | pasvlog")
+	mode := flag.String("mode", "", "handshake | password | noop | pasvlog | upstall")
 	addr := flag.String("addr", "", "control address (implicit FTPS address for handshake)")
 	pid := flag.String("pid", "", "server PID (descriptors, CPU)")
 	n := flag.Int("n", 1000, "attack connections")
@@ -108,6 +108,8 @@ func main() {
 		noop(*addr, *n, *dur)
 	case "pasvlog":
 		pasvlog(*addr, *n)
+	case "upstall":
+		upstall(*addr, *pid, *n, *ips, *dur)
 	}
 }
 
