@@ -68,7 +68,7 @@ func stor(addr, from, user, pass, name string, data []byte) (time.Duration, int,
 	}
 	_, werr := d.Write(data)
 	d.Close()
-	_ = k.c.SetReadDeadline(time.Now().Add(10 * time.Minute))
+	k.wait = 10 * time.Minute
 	code, _, err := k.read()
 	if werr != nil && err == nil {
 		err = werr
@@ -98,15 +98,17 @@ func upstall(addr, pid string, n, ips int, dur time.Duration) {
 	var mu sync.Mutex
 	rss0, fd0 := rssKiB(pid), fds(pid)
 	for i := range n {
+		// Logins one after another: the server bounds the password
+		// checks running at once, and the attack is not about those.
+		from := fmt.Sprintf("127.0.1.%d", 1+i%ips)
+		k, err := session(addr, from, "demo", "demo")
+		if err != nil {
+			fmt.Println("attacker:", err)
+			continue
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			from := fmt.Sprintf("127.0.1.%d", 1+i%ips)
-			k, err := session(addr, from, "demo", "demo")
-			if err != nil {
-				fmt.Println("attacker:", err)
-				return
-			}
 			defer k.c.Close()
 			d, err := k.startData(fmt.Sprintf("STOR a%d.bin", i), from)
 			if err != nil {
@@ -125,7 +127,7 @@ func upstall(addr, pid string, n, ips int, dur time.Duration) {
 				}
 			}
 			d.Close()
-			_ = k.c.SetReadDeadline(time.Now().Add(time.Minute))
+			k.wait = time.Minute
 			code, _, _ := k.read()
 			ended.Add(1)
 			mu.Lock()

@@ -5,6 +5,7 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"crypto/tls"
 	"flag"
 	"fmt"
@@ -25,12 +26,13 @@ func dial(addr, from string) (net.Conn, error) {
 }
 
 type ctl struct {
-	c net.Conn
-	r *bufio.Reader
+	c    net.Conn
+	r    *bufio.Reader
+	wait time.Duration // for a reply; 0: 30 s
 }
 
 func (c *ctl) read() (int, string, error) {
-	_ = c.c.SetReadDeadline(time.Now().Add(30 * time.Second))
+	_ = c.c.SetReadDeadline(time.Now().Add(cmp.Or(c.wait, 30*time.Second)))
 	var all string
 	for {
 		l, err := c.r.ReadString('\n')
