@@ -87,7 +87,7 @@ func TestDownloadBudgetPerIP(t *testing.T) {
 	})
 	up := dialRaw(t, srv.Addr, "")
 	up.login()
-	up.stor("big.bin", randomBytes(t, 8<<20))
+	up.stor("big.bin", randomBytes(t, 32<<20)) // more than loopback socket buffers hold
 
 	a := dialRaw(t, srv.Addr, "127.0.0.61")
 	a.login()
@@ -109,7 +109,7 @@ func TestDownloadBudgetPerIP(t *testing.T) {
 	b.send("RETR big.bin")
 	bd := dataDial(t, addr, "127.0.0.62")
 	b.expect(150)
-	if n, err := io.Copy(io.Discard, bd); err != nil || n != 8<<20 {
+	if n, err := io.Copy(io.Discard, bd); err != nil || n != 32<<20 {
 		t.Fatalf("the other address read %d bytes: %v", n, err)
 	}
 	b.expect(226)
@@ -123,7 +123,7 @@ func TestDownloadBudgetPerIP(t *testing.T) {
 	a2.send("RETR big.bin")
 	a2d := dataDial(t, addr, "127.0.0.61")
 	a2.expect(150)
-	if n, err := io.Copy(io.Discard, a2d); err != nil || n != 8<<20 {
+	if n, err := io.Copy(io.Discard, a2d); err != nil || n != 32<<20 {
 		t.Fatalf("read %d bytes: %v", n, err)
 	}
 	a2.expect(226)
