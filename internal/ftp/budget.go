@@ -40,6 +40,16 @@ type Budget struct {
 	byUser  map[string]int64
 	waiters []*budgetWaiter
 	filling map[*BudgetHolder]struct{} // holders with cur > 0
+	// Σ max(claim, cur) of the filling holders, in all and per capped
+	// IP and user, and how many capped IPs and users are over their cap
+	// by that measure (see fits): the cheap sufficient safety test.
+	claims     int64
+	ipClaims   map[netip.Addr]int64
+	userClaims map[string]int64
+	over       int
+	scratch    []simHolder
+	ipFree     map[netip.Addr]int64
+	userFree   map[string]int64
 
 	waits, refusals atomic.Int64
 }
@@ -77,6 +87,8 @@ func NewBudget(c BudgetConfig) *Budget {
 		size: c.Size, ipCap: c.IPCap, userCap: c.UserCap,
 		wait: c.Wait, log: c.Logger,
 		byIP: map[netip.Addr]int64{}, byUser: map[string]int64{}, filling: map[*BudgetHolder]struct{}{},
+		ipClaims: map[netip.Addr]int64{}, userClaims: map[string]int64{},
+		ipFree: map[netip.Addr]int64{}, userFree: map[string]int64{},
 	}
 }
 
@@ -112,6 +124,7 @@ type BudgetHolder struct {
 	// cur, Detach) is on its way out and is released without any more
 	// budget.
 	held, cur, claim int64
+	m                int64 // max(claim, cur) while filling, else 0: what claims counts
 	// logged: this holder's first long wait was logged (one line per
 	// holder, however long it keeps waiting).
 	logged bool
@@ -177,28 +190,27 @@ func (b *Budget) blocked(h *BudgetHolder, n int64) string {
 // waits for budget form no cycle; a holder that stops sending is the stall
 // rule's business (ftp.Server.MinRate), not a deadlock. b.mu is held.
 func (b *Budget) safe(g *BudgetHolder, n int64) bool {
-	type sim struct {
-		h         *BudgetHolder
-		need, cur int64
+	if b.fits(g, n) {
+		return true
 	}
-	hs := make([]sim, 0, len(b.filling)+1)
+	hs := b.scratch[:0]
 	free := b.size
-	ipFree := map[netip.Addr]int64{}
-	userFree := map[string]int64{}
+	clear(b.ipFree)
+	clear(b.userFree)
 	add := func(h *BudgetHolder, cur int64) {
-		hs = append(hs, sim{h: h, need: max(h.claim-cur, 0), cur: cur})
+		hs = append(hs, simHolder{h: h, need: max(h.claim-cur, 0), cur: cur})
 		free -= cur
 		if b.ipCap > 0 && h.ip.IsValid() {
-			if _, ok := ipFree[h.ip]; !ok {
-				ipFree[h.ip] = b.ipCap
+			if _, ok := b.ipFree[h.ip]; !ok {
+				b.ipFree[h.ip] = b.ipCap
 			}
-			ipFree[h.ip] -= cur
+			b.ipFree[h.ip] -= cur
 		}
 		if b.userCap > 0 && h.user != "" {
-			if _, ok := userFree[h.user]; !ok {
-				userFree[h.user] = b.userCap
+			if _, ok := b.userFree[h.user]; !ok {
+				b.userFree[h.user] = b.userCap
 			}
-			userFree[h.user] -= cur
+			b.userFree[h.user] -= cur
 		}
 	}
 	for h := range b.filling {
@@ -207,10 +219,11 @@ func (b *Budget) safe(g *BudgetHolder, n int64) bool {
 		}
 	}
 	add(g, g.cur+n)
+	defer func() { clear(hs); b.scratch = hs[:0] }()
 	if free < 0 {
 		return false
 	}
-	slices.SortFunc(hs, func(a, c sim) int { return cmp.Compare(a.need, c.need) })
+	slices.SortFunc(hs, func(a, c simHolder) int { return cmp.Compare(a.need, c.need) })
 	left := len(hs)
 	for progress := true; progress && left > 0; {
 		progress = false
@@ -219,18 +232,18 @@ func (b *Budget) safe(g *BudgetHolder, n int64) bool {
 			if x.h == nil || x.need > free {
 				continue
 			}
-			if f, ok := ipFree[x.h.ip]; ok && x.need > f {
+			if f, ok := b.ipFree[x.h.ip]; ok && x.need > f {
 				continue
 			}
-			if f, ok := userFree[x.h.user]; ok && x.need > f {
+			if f, ok := b.userFree[x.h.user]; ok && x.need > f {
 				continue
 			}
 			free += x.cur
-			if _, ok := ipFree[x.h.ip]; ok {
-				ipFree[x.h.ip] += x.cur
+			if _, ok := b.ipFree[x.h.ip]; ok {
+				b.ipFree[x.h.ip] += x.cur
 			}
-			if _, ok := userFree[x.h.user]; ok {
-				userFree[x.h.user] += x.cur
+			if _, ok := b.userFree[x.h.user]; ok {
+				b.userFree[x.h.user] += x.cur
 			}
 			x.h = nil
 			left--
@@ -240,12 +253,86 @@ func (b *Budget) safe(g *BudgetHolder, n int64) bool {
 	return left == 0
 }
 
+// simHolder is a holder in safe's simulation.
+type simHolder struct {
+	h         *BudgetHolder
+	need, cur int64
+}
+
+// fits is safe's cheap sufficient test: after the grant, every filling
+// holder could get the rest of its claim at once — Σ max(claim, cur)
+// stays within the budget and within every IP's and user's cap (bytes on
+// their way out count as free). This is the old whole-part reservation's
+// invariant, so without overcommitment no simulation runs. b.mu is held.
+func (b *Budget) fits(g *BudgetHolder, n int64) bool {
+	d := max(g.claim, g.cur+n) - g.m
+	if b.claims+d > b.size {
+		return false
+	}
+	over := b.over
+	if b.ipCap > 0 && g.ip.IsValid() {
+		c := b.ipClaims[g.ip]
+		if c > b.ipCap {
+			over--
+		}
+		if c+d > b.ipCap {
+			return false
+		}
+	}
+	if b.userCap > 0 && g.user != "" {
+		c := b.userClaims[g.user]
+		if c > b.userCap {
+			over--
+		}
+		if c+d > b.userCap {
+			return false
+		}
+	}
+	return over == 0
+}
+
+// account updates h.m and the claim sums after h's cur, claim or filling
+// changed. b.mu is held.
+func (b *Budget) account(h *BudgetHolder) {
+	m := int64(0)
+	if _, ok := b.filling[h]; ok {
+		m = max(h.claim, h.cur)
+	}
+	d := m - h.m
+	if d == 0 {
+		return
+	}
+	h.m = m
+	b.claims += d
+	if b.ipCap > 0 && h.ip.IsValid() {
+		addClaimTo(b, b.ipClaims, h.ip, d, b.ipCap)
+	}
+	if b.userCap > 0 && h.user != "" {
+		addClaimTo(b, b.userClaims, h.user, d, b.userCap)
+	}
+}
+
+func addClaimTo[K comparable](b *Budget, m map[K]int64, k K, d, cap int64) {
+	was := m[k] > cap
+	m[k] += d
+	if m[k] <= 0 {
+		delete(m, k)
+	}
+	switch now := m[k] > cap; {
+	case now && !was:
+		b.over++
+	case was && !now:
+		b.over--
+	}
+}
+
 // grant counts n bytes for h; b.mu is held.
 func (b *Budget) grant(h *BudgetHolder, n int64) {
 	b.used += n
 	h.held += n
 	h.cur += n
 	b.filling[h] = struct{}{}
+	b.account(h)
 	if h.ip.IsValid() {
 		b.byIP[h.ip] += n
 	}
@@ -370,6 +457,7 @@ func (h *BudgetHolder) Claim(c int64) {
 	h.b.mu.Lock()
 	defer h.b.mu.Unlock()
 	h.claim = c
+	h.b.account(h)
 }
 
 // Detach marks what h is filling as on its way out (an upload's full part
@@ -382,6 +470,7 @@ func (h *BudgetHolder) Detach() int64 {
 	n := h.cur
 	h.cur, h.claim = 0, 0
 	delete(b.filling, h)
+	b.account(h)
 	b.dispatch()
 	return n
 }
@@ -406,6 +495,7 @@ func (h *BudgetHolder) release(n int64, cur bool) {
 			h.cur = 0
 			delete(b.filling, h)
 		}
+		b.account(h)
 	}
 	if h.ip.IsValid() {
 		if b.byIP[h.ip] -= n; b.byIP[h.ip] <= 0 {

@@ -251,17 +251,29 @@ func (u *upload) room() ([]byte, error) {
 	return u.cur.room(), nil
 }
 
-// reserveBlock takes budget for one more block of cur (budget.go): at
-// once if it is free; otherwise a part being filled that could already be
-// sent (MinPartSize) is sent now, which gives its memory back when S3 has
-// stored it, and the block is waited for (at most the budget's deadline:
-// ftp.ErrBufferBusy, 452).
+// reserveBlock makes sure the budget covers one more block of cur
+// (budget.go). Reservations grow ahead of the bytes by at most what cur
+// already holds, up to reserveStep: 64 KiB, 128 KiB, 256 KiB … 1 MiB at a
+// time, so an upload that sent 64 KiB + 1 byte holds 128 KiB and a fast
+// one asks the budget once per MiB. If that is not free at once, a part
+// being filled that could already be sent (MinPartSize) is sent now,
+// which gives its memory back when S3 has stored it, and one block is
+// waited for (at most the budget's deadline: ftp.ErrBufferBusy, 452).
 func (u *upload) reserveBlock() error {
+	if int64(len(u.cur.blocks)+1)*blockSize <= u.reserved {
+		return nil
+	}
 	if err := u.ctx.Err(); err != nil {
 		return err // the transfer ended (ABOR, stall): take nothing more
 	}
-	u.hold.Claim(u.s.partSizeOf(u.sent + 1))
-	if u.hold.TryAcquire(blockSize) {
+	target := u.s.partSizeOf(u.sent + 1)
+	u.hold.Claim(target)
+	step := max(min(u.reserved, reserveStep, target-u.reserved), blockSize)
+	if u.hold.TryAcquire(step) {
+		u.reserved += step
+		return nil
+	}
+	if step > blockSize && u.hold.TryAcquire(blockSize) {
 		u.reserved += blockSize
 		return nil
 	}
@@ -281,6 +293,10 @@ func (u *upload) reserveBlock() error {
 	u.reserved += blockSize
 	return nil
 }
+
+// reserveStep is the most an upload's reservation grows ahead of its
+// bytes at once.
+const reserveStep = 1 << 20
 
 // wrote accounts for b, just written into the current part.
 func (u *upload) wrote(b []byte) {
