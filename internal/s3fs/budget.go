@@ -6,26 +6,26 @@ import (
 
 // Upload buffer budget. Every byte an upload buffers (the part being
 // filled, and the parts handed to their senders until S3 stored them) is
-// accounted in the Store's ftp.Budget, block by block as the bytes arrive:
-// an upload that sent 64 KiB + 1 byte holds two 64 KiB blocks, not a whole
-// part. The budget caps what one client IP (IPv6: its /64), one user and
+// accounted in the Store's ftp.Budget as the bytes arrive (reserveBlock:
+// ahead of them by at most what the upload holds, up to 1 MiB): an upload
+// that sent 64 KiB + 1 byte holds two 64 KiB blocks, not a whole part. The budget caps what one client IP (IPv6: its /64), one user and
 // one upload (a session runs one transfer at a time) may hold, and a wait
 // for a block ends after Options.BufferWait with ftp.ErrBufferBusy (452).
 //
-// Progress. When a block is not free at once, an upload whose part being
-// filled already has MinPartSize bytes sends it as a (shorter) part and
-// so gives its memory back as soon as S3 stored it ("spill"); only a part
-// of less than 5 MiB (S3 refuses a smaller part anywhere but last) waits
-// while holding its blocks. Uploads that wait while holding can, in the
-// worst case, hold the whole budget between them (at least budget/5 MiB
-// uploads, each mid-way through a part smaller than 5 MiB, or one client
-// at its cap with several of them): then the oldest waiter's deadline
-// expires, its upload fails with 452 and is kept as a partial (the bytes
-// received stay resumable, nothing acknowledged is lost), and what it held
-// lets the others on. Under the old whole-part reservations that case
-// could not arise, but a client that sent 64 KiB + 1 byte held 8 MiB with
-// no deadline for anyone (issue #15); the transfer's minimum rate
-// (ftp.Server.MinRate) ends uploads that hold memory without sending.
+// Progress. Uploads that wait for memory while holding some could hold
+// the whole budget between them, each half-way through a part (the old
+// whole-part reservations existed to rule that out). The budget therefore
+// grants a block only if the state stays safe (ftp.Budget.safe, the
+// banker's algorithm: some order lets every upload that is filling a part
+// finish it, within the budget and its IP's and user's caps), each upload
+// declaring its part as its claim (Claim) and handing a full part to its
+// sender with Detach. When a block is not free at once, an upload whose
+// part already has MinPartSize bytes sends it as a (shorter) part, which
+// gives its memory back as soon as S3 stored it ("spill"). What is left is
+// slowness, not deadlock: a holder that sends slowly keeps others waiting,
+// and they get 452 at the deadline (their bytes kept as a partial: nothing
+// acknowledged is lost); the transfer's minimum rate (ftp.Server.MinRate)
+// ends uploads that hold memory without sending.
 //
 // The caps are raised to one part of the largest size when smaller (an
 // upload needs a whole part in memory), and the part-size schedule never
