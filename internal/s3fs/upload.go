@@ -285,7 +285,8 @@ func (u *upload) reserveBlock() error {
 	}
 	if err := u.hold.Acquire(u.ctx, blockSize); err != nil {
 		if errors.Is(err, ftp.ErrBufferBusy) {
-			u.s.log.Warn("upload refused: no upload buffer memory free in time", "key", u.key,
+			// The session logs the refusal (452) at WARN.
+			u.s.log.Debug("no upload buffer memory free in time", "key", u.key,
 				"user", u.hold.User(), "client", u.hold.Client(), "err", err)
 		}
 		return err
