@@ -44,7 +44,10 @@ func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) err
 		Sessions:    func() []ftp.SessionInfo { return srv.Snapshot() },
 		BudgetInUse: func() int64 { return files.BufferInUse() },
 		BudgetTotal: int64(cfg.Store.S3.BufferBudget),
-		Draining:    health.Draining,
+		Budgets: func() map[string]*ftp.Budget {
+			return map[string]*ftp.Budget{"upload": files.BufferBudget(), "download": srv.DownloadBudget()}
+		},
+		Draining: health.Draining,
 	})
 
 	copts := s3fs.ClientOptions{
@@ -102,6 +105,8 @@ func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) err
 	files, err = s3fs.New(client, s3fs.Options{
 		Bucket: bucket, Prefix: prefix, PartSize: int64(cfg.Store.S3.PartSize),
 		Concurrency: cfg.Store.S3.Concurrency, BufferBudget: int64(cfg.Store.S3.BufferBudget), Logger: log,
+		BufferWait: cfg.Store.S3.BufferWait, BufferIPShare: cfg.Store.S3.BufferIPShare,
+		BufferUserShare: cfg.Store.S3.BufferUserShare, BufferSessionShare: cfg.Store.S3.BufferSessionShare,
 		Object:       s3fs.ObjectOptions(cfg.Store.S3.Object),
 		ResumeWindow: cfg.Uploads.ResumeWindow, NonAtomic: !cfg.Uploads.Atomic, Peers: peers,
 		MFMTMaxSize: mfmtMax(cfg.Uploads.MFMTMaxSize),
@@ -149,6 +154,11 @@ func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) err
 		IdleTimeout:        cfg.Timeouts.Idle,
 		DataTimeout:        cfg.Timeouts.DataAccept,
 		StallTimeout:       cfg.Timeouts.TransferStall,
+		MinRate:            int64(cfg.Timeouts.MinRate),
+		DownloadBuffers:    int64(cfg.Limits.DownloadBuffers),
+		DownloadIPShare:    cfg.Limits.DownloadIPShare,
+		DownloadUserShare:  cfg.Limits.DownloadUserShare,
+		BufferWait:         cfg.Store.S3.BufferWait,
 		LoginFailDelay:     cfg.Timeouts.LoginFailDelay,
 		MaxSessions:        cfg.Limits.MaxSessions,
 		MaxSessionsPerIP:   cfg.Limits.MaxSessionsPerIP,

@@ -82,8 +82,14 @@ type Timeouts struct {
 	Idle time.Duration `yaml:"idle"`
 	// DataAccept is how long to wait for the data connection to arrive.
 	DataAccept time.Duration `yaml:"data_accept"`
-	// TransferStall aborts a transfer that moved no byte for this long.
+	// TransferStall aborts a transfer that moved no byte for this long,
+	// and is the window of MinRate.
 	TransferStall time.Duration `yaml:"transfer_stall"`
+	// MinRate (bytes per second, "1KiB") aborts a transfer that moved
+	// fewer than MinRate × TransferStall bytes in the last TransferStall
+	// (426); 0: only the no-byte rule. A bandwidth limit below twice it
+	// lowers it to half that limit.
+	MinRate Size `yaml:"min_rate"`
 	// LoginFailDelay is waited before answering a failed login.
 	LoginFailDelay time.Duration `yaml:"login_fail_delay"`
 	// Login is the most time from connect to a successful login, whatever
@@ -135,6 +141,15 @@ type S3 struct {
 	// BufferBudget bounds the memory of all uploads of the process
 	// together; at least two parts.
 	BufferBudget Size `yaml:"buffer_budget"`
+	// BufferWait bounds a transfer's wait for buffer memory (upload:
+	// 452; download: 451).
+	BufferWait time.Duration `yaml:"buffer_wait"`
+	// BufferIPShare, BufferUserShare and BufferSessionShare: the percent
+	// of BufferBudget one client IP (IPv6: its /64), one user and one
+	// upload may hold; 100: no cap. Never less than one part.
+	BufferIPShare      int `yaml:"buffer_ip_share"`
+	BufferUserShare    int `yaml:"buffer_user_share"`
+	BufferSessionShare int `yaml:"buffer_session_share"`
 	// StallTimeout fails a request to the store that made no progress (no
 	// byte sent or received, no answer) for this long; a transfer that
 	// keeps moving bytes is never cut. Applies to the embedded store too.
@@ -182,6 +197,7 @@ func Default() Config {
 			Idle:           5 * time.Minute,
 			DataAccept:     30 * time.Second,
 			TransferStall:  2 * time.Minute,
+			MinRate:        KiB,
 			LoginFailDelay: time.Second,
 			Login:          time.Minute,
 			Handshake:      10 * time.Second,
@@ -190,10 +206,14 @@ func Default() Config {
 		Store: Store{
 			Embedded: Embedded{Dir: "./s3ftpd-data"},
 			S3: S3{
-				PartSize:     8 * MiB,
-				Concurrency:  4,
-				BufferBudget: 256 * MiB,
-				StallTimeout: 60 * time.Second,
+				PartSize:           8 * MiB,
+				Concurrency:        4,
+				BufferBudget:       256 * MiB,
+				BufferWait:         30 * time.Second,
+				BufferIPShare:      25,
+				BufferUserShare:    25,
+				BufferSessionShare: 25,
+				StallTimeout:       60 * time.Second,
 			},
 		},
 		Uploads: Uploads{Atomic: true, ResumeWindow: 24 * time.Hour, MFMTMaxSize: 256 * MiB},
@@ -205,6 +225,9 @@ func Default() Config {
 			LoginFailuresPerIP: 20,
 			MaxHandshakesPerIP: 8,
 			LoginFailuresTotal: 300,
+			DownloadBuffers:    256 * MiB,
+			DownloadIPShare:    25,
+			DownloadUserShare:  25,
 		},
 		DrainTimeout: 30 * time.Second,
 		TLS:          TLS{Control: "optional", Data: "optional", RequireSessionReuse: true},

@@ -57,6 +57,13 @@ type Limits struct {
 	// clients that failed in that minute wait it out (421, no password
 	// check); clients with no failure are still checked (0: no limit).
 	LoginFailuresTotal int `yaml:"login_failures_total"`
+	// DownloadBuffers bounds the memory of download copy buffers (256 KiB
+	// per RETR) in the process; DownloadIPShare and DownloadUserShare are
+	// the percent of it one client IP and one user may hold (100: no cap).
+	// A RETR waits store.s3.buffer_wait for a buffer, then gets 451.
+	DownloadBuffers   Size `yaml:"download_buffers"`
+	DownloadIPShare   int  `yaml:"download_ip_share"`
+	DownloadUserShare int  `yaml:"download_user_share"`
 	// Every per-IP limit counts an IPv6 client per /64.
 }
 
@@ -151,6 +158,11 @@ func (v *validator) lb(c *Config) {
 			v.add(f, "must not be negative (0 means no limit)")
 		}
 	}
+	if c.Limits.DownloadBuffers < 256*KiB {
+		v.add("limits.download_buffers", "%v: must hold at least one 256KiB download buffer", c.Limits.DownloadBuffers)
+	}
+	v.share("limits.download_ip_share", c.Limits.DownloadIPShare)
+	v.share("limits.download_user_share", c.Limits.DownloadUserShare)
 	if c.Limits.MaxHandshakesPerIP <= 0 {
 		v.add("limits.max_handshakes_per_ip", "%d: must be above zero", c.Limits.MaxHandshakesPerIP)
 	}

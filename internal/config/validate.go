@@ -20,6 +20,9 @@ const (
 	// MinPartSize and MaxPartSize are S3's multipart part size limits.
 	MinPartSize = 5 * MiB
 	MaxPartSize = 5 * GiB
+	// MinBufferWait bounds S3.BufferWait: a shorter wait turns ordinary
+	// backpressure into refusals.
+	MinBufferWait = 100 * time.Millisecond
 	// MinStallTimeout bounds S3.StallTimeout: below it, a busy store's
 	// ordinary pauses would fail requests.
 	MinStallTimeout = time.Second
@@ -116,6 +119,9 @@ func (v *validator) timeouts(t Timeouts) {
 			v.add(p.field, "%v: must be above zero", p.d)
 		}
 	}
+	if t.MinRate < 0 {
+		v.add("timeouts.min_rate", "%v: must not be negative", t.MinRate)
+	}
 	if t.LoginFailDelay < 0 {
 		v.add("timeouts.login_fail_delay", "%v: must not be negative", t.LoginFailDelay)
 	}
@@ -191,6 +197,19 @@ func (v *validator) store(s Store) {
 	}
 	if s3.BufferBudget < 2*s3.PartSize {
 		v.add("store.s3.buffer_budget", "%v: must be at least twice store.s3.part_size (%v)", s3.BufferBudget, 2*s3.PartSize)
+	}
+	if s3.BufferWait < MinBufferWait {
+		v.add("store.s3.buffer_wait", "%v: must be at least %v", s3.BufferWait, MinBufferWait)
+	}
+	v.share("store.s3.buffer_ip_share", s3.BufferIPShare)
+	v.share("store.s3.buffer_user_share", s3.BufferUserShare)
+	v.share("store.s3.buffer_session_share", s3.BufferSessionShare)
+}
+
+// share checks a percentage of a budget.
+func (v *validator) share(field string, pct int) {
+	if pct < 1 || pct > 100 {
+		v.add(field, "%d: must be a percentage from 1 to 100", pct)
 	}
 }
 

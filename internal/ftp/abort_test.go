@@ -19,8 +19,8 @@ import (
 )
 
 // startTinyBudget serves s3fs on the embedded store with an upload buffer
-// budget of exactly one 5 MiB part: one upload past its first 64 KiB holds
-// all of it.
+// budget of exactly one 5 MiB part: one upload that sent a byte less than
+// a part holds all of it.
 func startTinyBudget(t *testing.T, configure func(*ftp.Server)) *ftptest.Server {
 	t.Helper()
 	client, bucket := embeds3test.NewBucket(t)
@@ -48,19 +48,25 @@ func (r *raw) transferred() int64 {
 	return 0
 }
 
+// holdSize fills the tiny budget's part but for 200 KiB (more than the
+// trickle of TestStallWhileBudgetExhaustedS3 sends): the upload holds all
+// but three blocks, which the budget keeps for it to finish its part
+// (budget.go's safety check), and sends nothing to S3.
+const holdSize = 5<<20 - 200<<10
+
 // holdBudget starts an upload that takes the whole budget and keeps it:
-// it waits until the server has read more than the first block (so the
-// part's reservation was granted) and returns the data connection.
+// it waits until the server has read holdSize bytes (budget grows with the
+// bytes received) and returns the data connection.
 func holdBudget(t *testing.T, addr string) (*raw, net.Conn) {
 	t.Helper()
 	a := dialRaw(t, addr, "")
 	a.login()
 	d := a.startStor("holder.bin")
-	if _, err := d.Write(randomBytes(t, 256<<10)); err != nil {
+	if _, err := d.Write(randomBytes(t, holdSize)); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(10 * time.Second)
-	for a.transferred() < 256<<10 {
+	for a.transferred() < holdSize {
 		if time.Now().After(deadline) {
 			t.Fatal("the holder's bytes never reached the upload")
 		}
@@ -104,7 +110,7 @@ func TestAborWhileBudgetExhaustedS3(t *testing.T) {
 	ad.Write(randomBytes(t, 1<<20))
 	ad.Close()
 	a.expect(226)
-	if n := a.cmd(213, "SIZE holder.bin"); n != strconv.Itoa(256<<10+1<<20) {
+	if n := a.cmd(213, "SIZE holder.bin"); n != strconv.Itoa(holdSize+1<<20) {
 		t.Fatalf("SIZE holder.bin = %s", n)
 	}
 }

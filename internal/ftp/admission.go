@@ -20,6 +20,11 @@ func clientKey(ip netip.Addr) netip.Addr {
 	return ip
 }
 
+// ClientKey is clientKey for the storage's own per-client limits (the
+// upload buffer budget), so that they count clients as the session limits
+// do.
+func ClientKey(ip netip.Addr) netip.Addr { return clientKey(ip) }
+
 // slot is one accepted connection's place in the session limits. It is
 // taken as soon as the connection is accepted, before any byte is read
 // from it (a PROXY header, a TLS handshake), and given back when the

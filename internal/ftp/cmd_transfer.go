@@ -32,10 +32,19 @@ func (s *session) takeRest() int64 {
 }
 
 // RETR streams a file (a ranged GET after REST). The file is opened before
-// the data connection is used, so a missing file is a plain 550.
+// the data connection is used, so a missing file is a plain 550; before
+// that, the download's buffer is taken from the budget (downloads.go).
 func (s *session) cmdRETR(arg string) {
 	name, offset := s.abs(arg), s.takeRest()
 	s.startTransfer("RETR", name, func(x *transfer) error {
+		// The buffer first: a RETR that waits for one holds no storage
+		// stream, and one that gets none is refused (451) before its
+		// data connection is opened.
+		buf, release, err := s.downloadBuffer(x)
+		if err != nil {
+			return err
+		}
+		defer release()
 		r, err := s.acct.FS.Open(x.ctx, name, offset)
 		if err != nil {
 			return err
@@ -48,7 +57,7 @@ func (s *session) cmdRETR(arg string) {
 		if err != nil {
 			return err
 		}
-		if _, err := s.srv.copyBuffer(conn, r); err != nil {
+		if _, err := copyWith(conn, r, buf); err != nil {
 			return err
 		}
 		// A clean close tells the client the file ended (MODE S).
@@ -227,12 +236,4 @@ func (s *session) maxFileSize() int64 {
 		return s.acct.MaxFileSize
 	}
 	return s.srv.MaxFileSize
-}
-
-// copyBuffer copies with a pooled buffer (a data connection wrapped for
-// stall detection hides io.ReaderFrom, so io.Copy would allocate one).
-func (srv *Server) copyBuffer(dst io.Writer, src io.Reader) (int64, error) {
-	bp := srv.bufs.Get().(*[]byte)
-	defer srv.bufs.Put(bp)
-	return io.CopyBuffer(dst, src, *bp)
 }

@@ -146,12 +146,35 @@ func (c *limitedConn) Write(p []byte) (int, error) {
 	return written, nil
 }
 
+// bandwidth is the account's bandwidth limits, else the server's.
+func (s *session) bandwidth() Bandwidth {
+	if a := s.acct.Bandwidth; a != (Bandwidth{}) {
+		return a
+	}
+	return s.srv.Bandwidth
+}
+
+// minRate is the least rate the stall timer lets x run at: MinRate, but
+// at most half of a bandwidth limit that paces x (a transfer held to
+// 1 KiB/s by its own limit is not stalled).
+func (s *session) minRate(x *transfer) int64 {
+	r := s.srv.MinRate
+	bw := s.bandwidth()
+	limits := []int64{bw.DownPerSession, bw.DownPerUser}
+	if isUpload(x.verb) {
+		limits = []int64{bw.UpPerSession, bw.UpPerUser}
+	}
+	for _, l := range limits {
+		if l > 0 && r > l/2 {
+			r = l / 2
+		}
+	}
+	return r
+}
+
 // paced wraps a transfer's data connection in its account's limits.
 func (s *session) paced(x *transfer, c net.Conn) net.Conn {
-	bw := s.srv.Bandwidth
-	if a := s.acct.Bandwidth; a != (Bandwidth{}) {
-		bw = a
-	}
+	bw := s.bandwidth()
 	var buckets []*rate.Limiter
 	if isUpload(x.verb) {
 		if bw.UpPerSession > 0 {

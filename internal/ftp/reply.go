@@ -65,6 +65,10 @@ func (s *session) replyError(err error, what string) {
 	}
 	var sc StoreCoder
 	switch {
+	case code == 452 || errors.Is(err, errDownloadBusy):
+		// Shared memory ran out for this client (budget.go): an operator
+		// wants to know who, and that it was refused.
+		s.log.Warn("refused: no buffer memory free in time", "op", what, "code", code, "err", err)
 	case errors.As(err, &sc):
 		// A permanent refusal of the store: an operator must act.
 		s.log.Warn("storage refused", "op", what, "code", code, "s3_code", sc.StoreCode(), "err", err)
@@ -113,6 +117,10 @@ func replyFor(err error) (int, string) {
 		return 550, "Requested action not taken."
 	case errors.Is(err, ErrTooLarge):
 		return 552, "Exceeded storage allocation."
+	case errors.Is(err, errDownloadBusy):
+		return 451, "Server busy: no download buffer free; try again later."
+	case errors.Is(err, ErrBufferBusy): // RFC 959 §4.2
+		return 452, "Insufficient storage space: server buffers are busy; try again later."
 	case errors.Is(err, ErrNotSupported):
 		return 504, "Not supported by this server's storage."
 	case errors.Is(err, errNoDataConn):
@@ -156,4 +164,6 @@ var (
 	errNoTLSReuse  = errors.New("data TLS session not resumed")
 	errBadRestart  = errors.New("REST offset does not match the stored size")
 	errDataTLS     = errors.New("data connection must use TLS")
+	// errDownloadBusy wraps ErrBufferBusy for a download (451).
+	errDownloadBusy = errors.New("download buffer")
 )

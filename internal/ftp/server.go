@@ -40,11 +40,25 @@ type Server struct {
 	IdleTimeout time.Duration // idle control connection; default 5m
 	// LoginTimeout is the most time from connect to a successful login,
 	// whatever the client sends meanwhile; default 60s.
-	LoginTimeout    time.Duration
-	DataTimeout     time.Duration // waiting for a data connection; default 30s
-	StallTimeout    time.Duration // no byte moved on a data connection; default 2m
-	LoginFailDelay  time.Duration // pause before a 530; default 1s
-	MaxLoginFailure int           // failed logins before the session is closed; default 3
+	LoginTimeout time.Duration
+	DataTimeout  time.Duration // waiting for a data connection; default 30s
+	StallTimeout time.Duration // no byte moved on a data connection; default 2m
+	// MinRate (bytes/s) makes the stall rule a minimum rate: a transfer
+	// that moved fewer than MinRate×StallTimeout bytes in the last
+	// StallTimeout is aborted (426). 0: only "no byte for StallTimeout".
+	// A bandwidth limit below 2×MinRate lowers it to half that limit.
+	MinRate int64
+	// DownloadBuffers bounds the memory of download copy buffers
+	// (DownloadBufferSize each, one per RETR) in the process; default
+	// 256 MiB. DownloadIPShare and DownloadUserShare are the percentages
+	// of it that one client IP (/64) and one user may hold (default 25;
+	// 100: no cap; never less than one buffer). A RETR waits at most
+	// BufferWait (default 30s) for a buffer, then gets 451.
+	DownloadBuffers                    int64
+	DownloadIPShare, DownloadUserShare int
+	BufferWait                         time.Duration
+	LoginFailDelay                     time.Duration // pause before a 530; default 1s
+	MaxLoginFailure                    int           // failed logins before the session is closed; default 3
 	// DrainQuiet is how long a session must have been between commands,
 	// with nothing set up for a next one (USER, PASV/PORT, REST, RNFR),
 	// before Shutdown closes it with 421; default 2s. A client in the middle
@@ -130,10 +144,10 @@ type Server struct {
 	}
 	closing atomic.Bool
 	nextID  atomic.Uint64
-	// bufs holds *[]byte for RETR copies. 256 KiB: in the harness RETR went
-	// from 0.52 to 0.61 of a direct GET over 128 KiB (1 MiB: 0.62, at four
-	// times the memory per download).
-	bufs sync.Pool
+	// bufs holds *[]byte for RETR copies (DownloadBufferSize), counted
+	// in downloads.
+	bufs      sync.Pool
+	downloads *Budget
 }
 
 func (s *Server) init() {
@@ -146,10 +160,11 @@ func (s *Server) init() {
 		s.pending = map[netip.Addr]int{}
 		s.checking = map[netip.Addr]int{}
 		s.fails = loginThrottle{limit: s.LoginFailuresPerIP, window: time.Minute, seen: map[netip.Addr]*failWindow{}}
-		s.bufs.New = func() any { b := make([]byte, 256<<10); return &b }
+		s.bufs.New = func() any { b := make([]byte, DownloadBufferSize); return &b }
 		if s.Logger == nil {
 			s.Logger = slog.Default()
 		}
+		s.downloads = s.downloadBudget()
 		if s.IdleTimeout <= 0 {
 			s.IdleTimeout = 5 * time.Minute
 		}

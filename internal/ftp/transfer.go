@@ -243,36 +243,62 @@ func (x *transfer) openData(opening string) (net.Conn, error) {
 	x.data = raw
 	context.AfterFunc(x.ctx, func() { raw.Close() })
 	s.reply(150, opening)
-	x.watch(s.srv.StallTimeout)
+	x.watch(s.srv.StallTimeout, s.minRate(x))
 	if conn, err = s.protectData(x.ctx, conn); err != nil {
 		return nil, err
 	}
 	return &countConn{Conn: s.paced(x, conn), x: x}, nil
 }
 
-// watch starts the stall timer: a transfer in which no byte moves for
-// timeout is cancelled (errStalled), whatever it waits for — a client that
-// stopped sending or reading, or storage that stopped answering or giving
-// out buffer budget.
-func (x *transfer) watch(timeout time.Duration) {
+// watch starts the stall timer: a transfer is cancelled (errStalled),
+// whatever it waits for — a client that stopped sending or reading, or
+// storage that stopped answering or giving out buffer memory — when no
+// byte moved for timeout, or, with a minimum rate (minRate > 0), when
+// fewer than minRate×timeout bytes moved in the last timeout. It looks a
+// few times per timeout (stallChecks), so it fires up to a quarter of
+// timeout late. The rate rule is what makes a client that sends one byte
+// every 30 s give back what it holds (issue #15).
+func (x *transfer) watch(timeout time.Duration, minRate int64) {
+	need := int64(1)
+	if minRate > 0 {
+		need = max(1, int64(float64(minRate)*timeout.Seconds()))
+	}
 	x.touch()
 	x.stallMu.Lock()
 	defer x.stallMu.Unlock()
-	x.stall = time.AfterFunc(timeout, func() {
+	samples := []int64{x.bytes.Load()} // bytes moved at each check, oldest first
+	tick := max(timeout/stallChecks, time.Millisecond)
+	var check func()
+	check = func() {
 		x.stallMu.Lock()
 		defer x.stallMu.Unlock()
 		if x.stall == nil {
 			return
 		}
 		idle := time.Since(x.start) - time.Duration(x.moved.Load())
-		if idle >= timeout {
+		n := x.bytes.Load()
+		samples = append(samples, n)
+		if len(samples) > stallChecks+1 {
+			samples = samples[1:]
+		}
+		switch {
+		case idle >= timeout:
 			x.s.log.Info("transfer stalled", "verb", x.verb, "path", x.name, "timeout", timeout)
 			x.cancel(errStalled)
 			return
+		case minRate > 0 && len(samples) == stallChecks+1 && n-samples[0] < need:
+			x.s.log.Info("transfer too slow", "verb", x.verb, "path", x.name, "window", timeout,
+				"bytes_in_window", n-samples[0], "min_rate", minRate)
+			x.cancel(errStalled)
+			return
 		}
-		x.stall.Reset(timeout - idle)
-	})
+		x.stall.Reset(tick)
+	}
+	x.stall = time.AfterFunc(tick, check)
 }
+
+// stallChecks is how often per timeout the stall timer looks.
+const stallChecks = 4
 
 // stopWatch stops the stall timer: the data has all moved (an upload's
 // commit is bounded by the store's own deadlines), or the transfer ended.

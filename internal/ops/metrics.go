@@ -46,7 +46,9 @@ type Sources struct {
 	Sessions    func() []ftp.SessionInfo // ftp.Server.Snapshot
 	BudgetInUse func() int64             // upload buffer bytes reserved
 	BudgetTotal int64
-	Draining    func() bool
+	// Budgets are the buffer budgets by name (upload, download).
+	Budgets  func() map[string]*ftp.Budget
+	Draining func() bool
 }
 
 // NewMetrics builds the metrics with the Go and process collectors.
@@ -72,6 +74,9 @@ func NewMetrics(src Sources) *Metrics {
 			Help: "Upload buffer budget reserved now."}, func() float64 { return float64(src.BudgetInUse()) }))
 		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "s3ftpd_upload_buffer_bytes",
 			Help: "Upload buffer budget (store.s3.buffer_budget)."}, func() float64 { return float64(src.BudgetTotal) }))
+	}
+	if src.Budgets != nil {
+		m.reg.MustRegister(&budgetCollector{src: src.Budgets})
 	}
 	if src.Draining != nil {
 		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "s3ftpd_draining",

@@ -77,6 +77,9 @@ func roundUpBlock(n int64) int64 {
 	return (n + blockSize - 1) / blockSize * blockSize
 }
 
+// roundDownBlock rounds n down to a whole number of blocks.
+func roundDownBlock(n int64) int64 { return n / blockSize * blockSize }
+
 // partBuf is the data of one part: full blocks followed by one partly
 // filled block. It is filled by one goroutine, then handed over (read-only)
 // to the goroutine that sends it.

@@ -1,72 +1,62 @@
 package s3fs
 
 import (
-	"context"
-	"sync/atomic"
-
-	"golang.org/x/sync/semaphore"
+	"github.com/s3ftpd/s3ftpd/internal/ftp"
 )
 
-// budget is the process-wide allowance of upload buffer bytes: a weighted
-// semaphore (FIFO, all-or-nothing acquisitions) plus a gauge for tests and
-// metrics.
+// Upload buffer budget. Every byte an upload buffers (the part being
+// filled, and the parts handed to their senders until S3 stored them) is
+// accounted in the Store's ftp.Budget as the bytes arrive (reserveBlock:
+// ahead of them by at most what the upload holds, up to 1 MiB): an upload
+// that sent 64 KiB + 1 byte holds two 64 KiB blocks, not a whole part. The budget caps what one client IP (IPv6: its /64), one user and
+// one upload (a session runs one transfer at a time) may hold, and a wait
+// for a block ends after Options.BufferWait with ftp.ErrBufferBusy (452).
 //
-// Deadlock freedom. An upload waits for budget in exactly two situations,
-// and in both it holds no budget that an unfinished part still needs:
+// Progress. Uploads that wait for memory while holding some could hold
+// the whole budget between them, each half-way through a part (the old
+// whole-part reservations existed to rule that out). The budget therefore
+// grants a block only if the state stays safe (ftp.Budget.safe, the
+// banker's algorithm: some order lets every upload that is filling a part
+// finish it, within the budget and its IP's and user's caps), each upload
+// declaring its part as its claim (Claim) and handing a full part to its
+// sender with Detach. When a block is not free at once, an upload whose
+// part already has MinPartSize bytes sends it as a (shorter) part, which
+// gives its memory back as soon as S3 stored it ("spill"). What is left is
+// slowness, not deadlock: a holder that sends slowly keeps others waiting,
+// and they get 452 at the deadline (their bytes kept as a partial: nothing
+// acknowledged is lost); the transfer's minimum rate (ftp.Server.MinRate)
+// ends uploads that hold memory without sending.
 //
-//  1. Its first block (probation, one 64 KiB block): the upload holds
-//     nothing at all.
-//  2. The reservation of a whole part (its target size): taken when the
-//     first block of that part is needed, i.e. after the previous part was
-//     handed to its sender goroutine. If the upload was in probation, it
-//     first releases the probation block's budget (the block's data stays in
-//     memory, briefly outside the budget) and then waits for the whole part.
-//
-// So every holder of budget is either
-//
-//   - a part being filled whose reservation already covers its full size: it
-//     needs no more budget to complete, only more bytes from its client (or
-//     a Commit/Abort, which release it), or
-//   - a part being sent (or waiting for one of its upload's send slots):
-//     it is released when its HTTP request ends, which needs no budget.
-//
-// No holder ever waits for budget, so the waits-for graph has no cycle
-// through the budget and some waiter always progresses once holders release.
-// Each acquisition is at most the largest part size, which New keeps at or
-// below the budget (a semaphore acquisition larger than its size would never
-// succeed). A client that stops sending while holding a reservation is not a
-// deadlock: it is an idle transfer, and the session's idle timeout cancels
-// its context, which aborts the upload and releases its reservation.
-//
-// The memory bound is therefore BufferBudget plus at most one 64 KiB block
-// per upload that is waiting to leave probation.
-type budget struct {
-	sem  *semaphore.Weighted
-	size int64
-	used atomic.Int64
-}
+// The caps are raised to one part of the largest size when smaller (an
+// upload needs a whole part in memory), and the part-size schedule never
+// grows a part beyond the smallest cap (partsize.go).
 
-func newBudget(size int64) *budget {
-	return &budget{sem: semaphore.NewWeighted(size), size: size}
-}
+// Default shares of the budget, in percent.
+const (
+	DefaultBufferIPShare      = 25
+	DefaultBufferUserShare    = 25
+	DefaultBufferSessionShare = 25
+)
 
-// acquire waits for n bytes of budget (or ctx).
-func (b *budget) acquire(ctx context.Context, n int64) error {
-	if err := b.sem.Acquire(ctx, n); err != nil {
-		return err
+// bufferCaps computes the per-IP, per-user and per-upload caps in bytes
+// from the Options' percentages (0: the default; 100: no cap), each at
+// least minPart.
+func bufferCaps(o Options, minPart int64) (ip, user, session int64) {
+	c := func(pct, def int) int64 {
+		if pct == 0 {
+			pct = def
+		}
+		if pct >= 100 {
+			return o.BufferBudget
+		}
+		return max(o.BufferBudget*int64(pct)/100/blockSize*blockSize, minPart)
 	}
-	b.used.Add(n)
-	return nil
+	return c(o.BufferIPShare, DefaultBufferIPShare), c(o.BufferUserShare, DefaultBufferUserShare),
+		c(o.BufferSessionShare, DefaultBufferSessionShare)
 }
 
-// release returns n bytes.
-func (b *budget) release(n int64) {
-	if n == 0 {
-		return
-	}
-	b.used.Add(-n)
-	b.sem.Release(n)
+// newBufferBudget builds the Store's budget.
+func newBufferBudget(o Options, ipCap, userCap int64) *ftp.Budget {
+	return ftp.NewBudget(ftp.BudgetConfig{Size: o.BufferBudget, IPCap: ipCap, UserCap: userCap,
+		Wait: o.BufferWait, Logger: o.Logger.With("component", "s3fs", "budget", "upload")})
 }
-
-// inUse is the number of bytes currently acquired.
-func (b *budget) inUse() int64 { return b.used.Load() }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"net/http"
+	"net/netip"
 	"path"
 	"strings"
 
@@ -29,6 +30,11 @@ type fsys struct {
 	root  string      // key of the home directory; "" for the bucket root
 	props objectProps // of the objects this user stores
 	own   *ownObjects // what this session just stored (own.go)
+	// user and client are whom the upload buffer budget counts this
+	// user's uploads under ("" and invalid: nobody, only the upload's own
+	// cap applies).
+	user   string
+	client netip.Addr
 }
 
 var _ ftp.FS = (*fsys)(nil)

@@ -58,7 +58,7 @@ func newEnv(t *testing.T, opts Options) *env {
 	}
 	t.Cleanup(func() {
 		CloseIdleConnections(client) // or the gateway waits for them at exit
-		if n := s.budget.inUse(); n != 0 {
+		if n := s.budget.InUse(); n != 0 {
 			t.Errorf("budget still holds %d bytes after the test", n)
 		}
 	})

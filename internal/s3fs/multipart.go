@@ -237,7 +237,7 @@ func (u *upload) sendCurrent(ctx context.Context) error {
 		out, err := u.s.client.UploadPart(u.sendCtx, in, unsignedPayload)
 		size := part.size
 		part.free(u.s.blocks)
-		u.s.budget.release(reserved)
+		u.hold.ReleaseDetached(reserved)
 		<-mp.slots
 		if err != nil {
 			mp.done(partDone{}, err)

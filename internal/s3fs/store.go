@@ -50,8 +50,15 @@ type Options struct {
 	// (default 4).
 	Concurrency int
 	// BufferBudget bounds the bytes of upload buffers in the whole process
-	// (default 256 MiB). Write blocks while it is exhausted.
+	// (default 256 MiB). Write blocks while it is exhausted, for at most
+	// BufferWait (default 30s; then ftp.ErrBufferBusy, 452).
 	BufferBudget int64
+	BufferWait   time.Duration
+	// BufferIPShare, BufferUserShare and BufferSessionShare are the
+	// percentages of BufferBudget that one client IP (IPv6: its /64), one
+	// user and one upload may hold (default 25 each; 100: no cap). A share
+	// smaller than the part size is raised to it. See budget.go.
+	BufferIPShare, BufferUserShare, BufferSessionShare int
 	// Object holds the properties of every stored object (Content-Type
 	// comes from the name); a User's Object overrides it field by field.
 	Object ObjectOptions
@@ -83,7 +90,8 @@ type Store struct {
 	maxPart     int64
 	maxObject   int64
 	concurrency int
-	budget      *budget
+	budget      *ftp.Budget
+	sessionCap  int64 // what one upload may hold of budget
 	blocks      *blockPool
 	log         *slog.Logger
 	baseLog     *slog.Logger // Options.Logger, for other buckets' logs
@@ -138,19 +146,23 @@ func New(client *s3.Client, o Options) (*Store, error) {
 		return nil, fmt.Errorf("s3fs: concurrency %d must be at least 1", o.Concurrency)
 	case o.BufferBudget < o.PartSize:
 		return nil, fmt.Errorf("s3fs: buffer budget %d smaller than the part size %d", o.BufferBudget, o.PartSize)
+	case o.BufferIPShare < 0 || o.BufferUserShare < 0 || o.BufferSessionShare < 0:
+		return nil, errors.New("s3fs: negative buffer share")
 	case o.ResumeWindow < 0:
 		return nil, fmt.Errorf("s3fs: negative resume window %v", o.ResumeWindow)
 	}
 	partSize := roundUpBlock(o.PartSize)
+	ipCap, userCap, sessionCap := bufferCaps(o, partSize)
 	prefix := strings.Trim(path.Clean("/"+o.Prefix), "/")
 	s := &Store{
 		client:        client,
 		bucket:        o.Bucket,
 		prefix:        prefix,
 		partSize:      partSize,
-		maxPart:       maxPartFor(partSize, o.BufferBudget),
+		maxPart:       min(maxPartFor(partSize, o.BufferBudget), roundDownBlock(min(ipCap, userCap, sessionCap))),
 		concurrency:   o.Concurrency,
-		budget:        newBudget(o.BufferBudget),
+		budget:        newBufferBudget(o, ipCap, userCap),
+		sessionCap:    sessionCap,
 		blocks:        newBlockPool(),
 		log:           o.Logger.With("component", "s3fs", "bucket", o.Bucket),
 		baseLog:       o.Logger,
@@ -177,7 +189,11 @@ func New(client *s3.Client, o Options) (*Store, error) {
 }
 
 // BufferInUse is the upload buffer budget reserved now, in bytes.
-func (s *Store) BufferInUse() int64 { return s.budget.inUse() }
+func (s *Store) BufferInUse() int64 { return s.budget.InUse() }
+
+// BufferBudget is the upload buffer budget itself (its waits and refusals,
+// for metrics).
+func (s *Store) BufferBudget() *ftp.Budget { return s.budget }
 
 // FS returns the view of the store rooted at home ("/" or "/alice"): a name
 // "/x" maps to the key "<prefix>/<home>/x". Objects get Options.Object.
@@ -198,10 +214,12 @@ type User struct {
 // implements ftp.Resumer, ftp.Hasher and ftp.ModTimeSetter.
 func (s *Store) UserFS(u User) ftp.FS {
 	return &fsys{
-		s:     s,
-		root:  joinKey(s.prefix, strings.Trim(path.Clean("/"+u.Home), "/")),
-		props: s.object.merge(u.Object).resolve(u.Name, u.Client),
-		own:   &ownObjects{},
+		s:      s,
+		user:   u.Name,
+		client: u.Client,
+		root:   joinKey(s.prefix, strings.Trim(path.Clean("/"+u.Home), "/")),
+		props:  s.object.merge(u.Object).resolve(u.Name, u.Client),
+		own:    &ownObjects{},
 	}
 }
 

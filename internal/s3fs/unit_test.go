@@ -93,6 +93,36 @@ func TestPartSizeSchedule(t *testing.T) {
 	}
 }
 
+// The part-size schedule respects the per-client shares of the budget
+// (issue #15): with the defaults a part is at most 64 MiB (a quarter of
+// 256 MiB) and an object at most ~591 GiB; 4 GiB reach S3's 5 TiB.
+func TestPartSizeWithinShares(t *testing.T) {
+	for _, c := range []struct {
+		budget, maxPart, minObject int64
+	}{
+		{DefaultBufferBudget, 64 * mib, 590 << 30},
+		{1 << 30, 256 * mib, 2 << 40},
+		{4 << 30, 1 << 30, MaxObjectSize},
+	} {
+		s, err := New(newTestClientStub(), Options{Bucket: "b", BufferBudget: c.budget})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.maxPart != c.maxPart || s.maxObject < c.minObject {
+			t.Errorf("budget %d MiB: largest part %d MiB, object %d GiB; want %d MiB, >= %d GiB",
+				c.budget>>20, s.maxPart>>20, s.maxObject>>30, c.maxPart>>20, c.minObject>>30)
+		}
+	}
+	// 100 % shares: the old schedule.
+	s, err := New(newTestClientStub(), Options{Bucket: "b", BufferIPShare: 100, BufferUserShare: 100, BufferSessionShare: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.maxPart != 128*mib {
+		t.Errorf("no shares: largest part %d MiB, want 128", s.maxPart>>20)
+	}
+}
+
 func TestNewValidates(t *testing.T) {
 	c := newTestClientStub()
 	for _, o := range []Options{

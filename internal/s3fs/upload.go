@@ -49,8 +49,8 @@ const (
 // When the first part is full and more bytes arrive, a multipart upload
 // starts: each full part goes to a sender goroutine (up to Concurrency at
 // once) while the next part fills. Part sizes follow partSizeOf; buffer
-// bytes are accounted in the Store's budget (see budget.go for why this
-// cannot deadlock).
+// bytes are accounted in the Store's budget as they arrive (see budget.go
+// for the caps and for why waits end).
 //
 // A resumed upload (resume.go) starts with parts already stored: those of
 // the partial it continues, or server-side copies of the object it appends
@@ -98,8 +98,11 @@ type upload struct {
 	cur      partBuf     // part being filled: number sent+1
 	crc      hash.Hash32 // checksum of cur (algo)
 	reserved int64       // budget held for cur
-	sent     int32       // parts stored or handed to senders
-	total    int64       // bytes of the object so far, base included
+	// hold is this upload's account in the buffer budget (cur and the
+	// parts being sent).
+	hold  *ftp.BudgetHolder
+	sent  int32 // parts stored or handed to senders
+	total int64 // bytes of the object so far, base included
 	// sha is the SHA-256 of every byte of the object while all of them
 	// pass through Write and it still fits one PutObject; nil otherwise.
 	sha hash.Hash
@@ -144,6 +147,7 @@ func (f *fsys) newUpload(ctx context.Context, name, key string) *upload {
 		done:     make(chan struct{}),
 		sha:      sha256.New(),
 		version:  randomID(),
+		hold:     f.s.budget.Holder(f.client, f.user, f.s.sessionCap),
 	}
 	u.crc = u.algo.new()
 	f.s.live.add(u)
@@ -176,7 +180,8 @@ func (u *upload) startDirCheck() {
 	}()
 }
 
-// Write buffers p; it blocks while the budget is exhausted.
+// Write buffers p; it blocks while the budget is exhausted (for at most
+// the budget's deadline).
 func (u *upload) Write(p []byte) (int, error) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
@@ -249,30 +254,53 @@ func (u *upload) room() ([]byte, error) {
 	return u.cur.room(), nil
 }
 
-// reserveBlock makes sure the budget covers one more block of cur. The
-// first block of an upload is taken alone (probation); beyond it the whole
-// part is reserved at once, while holding nothing (see budget.go).
+// reserveBlock makes sure the budget covers one more block of cur
+// (budget.go). Reservations grow ahead of the bytes by at most what cur
+// already holds, up to reserveStep: 64 KiB, 128 KiB, 256 KiB … 1 MiB at a
+// time, so an upload that sent 64 KiB + 1 byte holds 128 KiB and a fast
+// one asks the budget once per MiB. If that is not free at once, a part
+// being filled that could already be sent (MinPartSize) is sent now,
+// which gives its memory back when S3 has stored it, and one block is
+// waited for (at most the budget's deadline: ftp.ErrBufferBusy, 452).
 func (u *upload) reserveBlock() error {
-	need := int64(len(u.cur.blocks)+1) * blockSize
-	if need <= u.reserved {
+	if int64(len(u.cur.blocks)+1)*blockSize <= u.reserved {
 		return nil
 	}
-	if u.sent == 0 && len(u.cur.blocks) == 0 {
-		if err := u.s.budget.acquire(u.ctx, blockSize); err != nil {
+	if err := u.ctx.Err(); err != nil {
+		return err // the transfer ended (ABOR, stall): take nothing more
+	}
+	target := u.s.partSizeOf(u.sent + 1)
+	u.hold.Claim(target)
+	step := max(min(u.reserved, reserveStep, target-u.reserved), blockSize)
+	if u.hold.TryAcquire(step) {
+		u.reserved += step
+		return nil
+	}
+	if step > blockSize && u.hold.TryAcquire(blockSize) {
+		u.reserved += blockSize
+		return nil
+	}
+	if u.cur.size >= MinPartSize && u.sent+1 < MaxParts {
+		if err := u.sendCurrent(u.ctx); err != nil {
 			return err
 		}
-		u.reserved = blockSize
-		return nil
+		u.hold.Claim(u.s.partSizeOf(u.sent + 1))
 	}
-	u.s.budget.release(u.reserved)
-	u.reserved = 0
-	target := u.s.partSizeOf(u.sent + 1)
-	if err := u.s.budget.acquire(u.ctx, target); err != nil {
+	if err := u.hold.Acquire(u.ctx, blockSize); err != nil {
+		if errors.Is(err, ftp.ErrBufferBusy) {
+			// The session logs the refusal (452) at WARN.
+			u.s.log.Debug("no upload buffer memory free in time", "key", u.key,
+				"user", u.hold.User(), "client", u.hold.Client(), "err", err)
+		}
 		return err
 	}
-	u.reserved = target
+	u.reserved += blockSize
 	return nil
 }
+
+// reserveStep is the most an upload's reservation grows ahead of its
+// bytes at once.
+const reserveStep = 1 << 20
 
 // wrote accounts for b, just written into the current part.
 func (u *upload) wrote(b []byte) {
@@ -287,7 +315,8 @@ func (u *upload) wrote(b []byte) {
 // takeCurrent hands the current part, its reservation and its checksum to
 // the caller and starts an empty part.
 func (u *upload) takeCurrent() (partBuf, int64, string) {
-	p, r, sum := u.cur, u.reserved, crcBase64(u.crc)
+	p, sum := u.cur, crcBase64(u.crc)
+	r := u.hold.Detach() // == u.reserved
 	u.cur, u.reserved = partBuf{}, 0
 	u.crc.Reset()
 	return p, r, sum
@@ -296,7 +325,7 @@ func (u *upload) takeCurrent() (partBuf, int64, string) {
 // dropCurrent frees the current part's blocks and budget.
 func (u *upload) dropCurrent() {
 	u.cur.free(u.s.blocks)
-	u.s.budget.release(u.reserved)
+	u.hold.Release(u.reserved)
 	u.reserved = 0
 	u.crc.Reset()
 }

@@ -82,8 +82,9 @@ func TestUploadSizes(t *testing.T) {
 	}
 }
 
-// The ReadFrom path must not copy through an intermediate buffer, and a
-// small upload must hold one block of budget, not a part.
+// The ReadFrom path must not copy through an intermediate buffer, and an
+// upload holds budget for the blocks it received, not a whole part (issue
+// #15: 64 KiB + 1 byte used to reserve 8 MiB).
 func TestSmallUploadHoldsOneBlock(t *testing.T) {
 	e := newEnv(t, Options{})
 	u, err := e.fs.Create(e.ctx, "/small.txt")
@@ -93,14 +94,14 @@ func TestSmallUploadHoldsOneBlock(t *testing.T) {
 	if _, err := u.Write(make([]byte, 4096)); err != nil {
 		t.Fatal(err)
 	}
-	if got := e.store.budget.inUse(); got != blockSize {
+	if got := e.store.budget.InUse(); got != blockSize {
 		t.Fatalf("4 KiB upload holds %d bytes of budget, want %d", got, blockSize)
 	}
 	if _, err := u.Write(make([]byte, blockSize)); err != nil {
 		t.Fatal(err)
 	}
-	if got := e.store.budget.inUse(); got != DefaultPartSize {
-		t.Fatalf("upload past one block holds %d bytes of budget, want a part (%d)", got, DefaultPartSize)
+	if got := e.store.budget.InUse(); got != 2*blockSize {
+		t.Fatalf("upload past one block holds %d bytes of budget, want two blocks (%d)", got, 2*blockSize)
 	}
 	if err := u.Commit(e.ctx); err != nil {
 		t.Fatal(err)
@@ -234,7 +235,7 @@ func TestBudgetBackpressure(t *testing.T) {
 	go func() {
 		defer watch.Done()
 		for {
-			peak = max(peak, e.store.budget.inUse())
+			peak = max(peak, e.store.budget.InUse())
 			select {
 			case <-stop:
 				return
@@ -286,7 +287,7 @@ func TestBudgetBackpressure(t *testing.T) {
 		t.Fatalf("budget peak %d: the test did not exercise the budget", peak)
 	}
 	t.Logf("budget peak %d of %d", peak, budgetSize)
-	if got := e.store.budget.inUse(); got != 0 {
+	if got := e.store.budget.InUse(); got != 0 {
 		t.Fatalf("budget in use after all uploads: %d", got)
 	}
 }

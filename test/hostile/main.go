@@ -5,6 +5,7 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"crypto/tls"
 	"flag"
 	"fmt"
@@ -25,12 +26,13 @@ func dial(addr, from string) (net.Conn, error) {
 }
 
 type ctl struct {
-	c net.Conn
-	r *bufio.Reader
+	c    net.Conn
+	r    *bufio.Reader
+	wait time.Duration // for a reply; 0: 30 s
 }
 
 func (c *ctl) read() (int, string, error) {
-	_ = c.c.SetReadDeadline(time.Now().Add(30 * time.Second))
+	_ = c.c.SetReadDeadline(time.Now().Add(cmp.Or(c.wait, 30*time.Second)))
 	var all string
 	for {
 		l, err := c.r.ReadString('\n')
@@ -92,7 +94,7 @@ func cpuTicks(pid string) int {
 }
 
 func main() {
-	mode := flag.String("mode", "", "handshake | password | noop | pasvlog")
+	mode := flag.String("mode", "", "handshake | password | noop | pasvlog | upstall | downstall")
 	addr := flag.String("addr", "", "control address (implicit FTPS address for handshake)")
 	pid := flag.String("pid", "", "server PID (descriptors, CPU)")
 	n := flag.Int("n", 1000, "attack connections")
@@ -108,6 +110,10 @@ func main() {
 		noop(*addr, *n, *dur)
 	case "pasvlog":
 		pasvlog(*addr, *n)
+	case "upstall":
+		upstall(*addr, *pid, *n, *ips, *dur)
+	case "downstall":
+		downstall(*addr, *pid, *n, *ips, *dur)
 	}
 }
 

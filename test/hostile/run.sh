@@ -23,6 +23,8 @@ store:
 users:
   - name: demo
     password_hash: "$hash"
+  - name: victim
+    password: victim
 tls:
   implicit_listen: "127.0.0.1:47990"
 $extra
