@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/s3ftpd/s3ftpd/internal/s3fs/s3faults"
 )
 
 // latencyProxy is the latency mode's S3 endpoint: an HTTP reverse proxy on
@@ -61,7 +63,7 @@ func startLatencyProxy(target string, rtt time.Duration) (*latencyProxy, error) 
 func (p *latencyProxy) handler(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		op := s3Op(r)
+		op := s3faults.Operation(r)
 		t := time.NewTimer(p.rtt)
 		select {
 		case <-t.C:
@@ -115,69 +117,6 @@ func (p *latencyProxy) close() {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_ = p.srv.Shutdown(ctx)
-}
-
-// s3Op names the S3 operation of a path-style request.
-func s3Op(r *http.Request) string {
-	q := r.URL.Query()
-	has := func(k string) bool { _, ok := q[k]; return ok }
-	path := strings.TrimPrefix(r.URL.Path, "/")
-	_, key, _ := strings.Cut(path, "/")
-	copySrc := r.Header.Get("X-Amz-Copy-Source") != ""
-	switch r.Method {
-	case http.MethodHead:
-		if key == "" {
-			return "HeadBucket"
-		}
-		return "HeadObject"
-	case http.MethodGet:
-		switch {
-		case path == "":
-			return "ListBuckets"
-		case has("list-type"):
-			return "ListObjectsV2"
-		case has("uploads"):
-			return "ListMultipartUploads"
-		case has("uploadId"):
-			return "ListParts"
-		case has("acl"):
-			return "GetObjectAcl"
-		case has("tagging"):
-			return "GetObjectTagging"
-		case key == "":
-			return "ListObjects"
-		}
-		return "GetObject"
-	case http.MethodPut:
-		switch {
-		case has("partNumber") && copySrc:
-			return "UploadPartCopy"
-		case has("partNumber"):
-			return "UploadPart"
-		case copySrc:
-			return "CopyObject"
-		case has("tagging"):
-			return "PutObjectTagging"
-		case key == "":
-			return "CreateBucket"
-		}
-		return "PutObject"
-	case http.MethodPost:
-		switch {
-		case has("uploads"):
-			return "CreateMultipartUpload"
-		case has("uploadId"):
-			return "CompleteMultipartUpload"
-		case has("delete"):
-			return "DeleteObjects"
-		}
-	case http.MethodDelete:
-		if has("uploadId") {
-			return "AbortMultipartUpload"
-		}
-		return "DeleteObject"
-	}
-	return r.Method
 }
 
 // sequentialRoundTrips is the longest chain of requests each of which

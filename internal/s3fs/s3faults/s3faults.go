@@ -378,10 +378,16 @@ func Operation(r *http.Request) string {
 			return "ListParts"
 		case has("uploads"):
 			return "ListMultipartUploads"
+		case has("acl"):
+			return "GetObjectAcl"
+		case has("tagging"):
+			return "GetObjectTagging"
 		case bucketOnly && path == "":
 			return "ListBuckets"
-		case bucketOnly:
+		case bucketOnly && has("list-type"):
 			return "ListObjectsV2"
+		case bucketOnly:
+			return "ListObjects"
 		}
 		return "GetObject"
 	case http.MethodHead:
@@ -397,6 +403,8 @@ func Operation(r *http.Request) string {
 			return "UploadPart"
 		case copySrc:
 			return "CopyObject"
+		case has("tagging"):
+			return "PutObjectTagging"
 		case bucketOnly:
 			return "CreateBucket"
 		}
