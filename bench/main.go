@@ -14,6 +14,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/s3ftpd/s3ftpd/internal/fdlimit"
 	"io"
 	"os"
 	"os/signal"
@@ -265,7 +266,7 @@ func (h *harness) run(ctx context.Context) (err error) {
 	} else {
 		h.rep.netns = "the host's network namespace, loopback addresses only"
 	}
-	raiseFileLimit(h.logf)
+	fdlimit.Raise(h.logf)
 	if h.opt.cpuprofile != "" {
 		f, err := os.Create(h.opt.cpuprofile)
 		if err != nil {
@@ -347,23 +348,6 @@ func (h *harness) run(ctx context.Context) (err error) {
 		h.logf("wrote %s", h.opt.out)
 	}
 	return nil
-}
-
-// raiseFileLimit lifts the soft RLIMIT_NOFILE to the hard limit; servers
-// started afterwards inherit it (10 000 idle sessions need 10 000 fds on
-// both sides).
-func raiseFileLimit(logf func(string, ...any)) {
-	var lim syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
-		logf("getrlimit: %v", err)
-		return
-	}
-	if lim.Cur < lim.Max {
-		lim.Cur = lim.Max
-		if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
-			logf("setrlimit: %v", err)
-		}
-	}
 }
 
 // moduleRoot is the directory of go.mod (the harness may run from bench/

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/s3ftpd/s3ftpd/internal/fdlimit"
 	"io"
 	"net"
 	"os"
@@ -11,7 +12,6 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 )
 
@@ -57,7 +57,7 @@ type result struct {
 
 // run starts s3ftpd, runs the sessions and measures the server.
 func run(ctx context.Context, opt options, logf func(string, ...any)) (*result, error) {
-	raiseFileLimit(logf)
+	fdlimit.Raise(logf)
 	work, err := os.MkdirTemp("", "s3ftpd-load-")
 	if err != nil {
 		return nil, err
@@ -276,22 +276,6 @@ func settle(ctx context.Context, pid, storePort int, base procSample, limit time
 		p, err := readProc(pid, storePort)
 		if err != nil || p.kinds.clients == 0 && p.kinds.other <= base.kinds.other || time.Now().After(deadline) {
 			return p, err
-		}
-	}
-}
-
-// raiseFileLimit lifts the soft RLIMIT_NOFILE to the hard limit; s3ftpd,
-// started afterwards, inherits it.
-func raiseFileLimit(logf func(string, ...any)) {
-	var lim syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
-		logf("getrlimit: %v", err)
-		return
-	}
-	if lim.Cur < lim.Max {
-		lim.Cur = lim.Max
-		if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
-			logf("setrlimit: %v", err)
 		}
 	}
 }
