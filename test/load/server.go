@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/s3ftpd/s3ftpd/internal/ftp/ftptest"
 	"github.com/s3ftpd/s3ftpd/internal/s3fs"
 )
 
@@ -123,33 +124,6 @@ func freePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
-// passivePorts finds n consecutive free ports (best effort: each is
-// checked free at the time).
-func passivePorts(n int) (int, error) {
-	for try := 0; try < 50; try++ {
-		first, err := freePort()
-		if err != nil {
-			return 0, err
-		}
-		if first+n > 65535 {
-			continue
-		}
-		ok := true
-		for p := first; p < first+n && ok; p++ {
-			l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
-			if err != nil {
-				ok = false
-				break
-			}
-			l.Close()
-		}
-		if ok {
-			return first, nil
-		}
-	}
-	return 0, errors.New("no free passive port range")
-}
-
 // startServer writes s3ftpd's config into dir and starts bin on it: the
 // embedded store, or (store "versitygw") a separate versitygw process.
 // The session limits stay at their defaults (max_sessions 10 000,
@@ -161,7 +135,7 @@ func startServer(ctx context.Context, dir, bin, store, versitygw string, gctrace
 		return nil, err
 	}
 	srv := &server{addr: fmt.Sprintf("127.0.0.1:%d", port), user: "load", pass: randomHex(8), passivePorts: 20}
-	first, err := passivePorts(srv.passivePorts)
+	first, err := ftptest.PortRange(srv.passivePorts)
 	if err != nil {
 		return nil, err
 	}

@@ -78,12 +78,22 @@ func StartServer(t testing.TB, auth ftp.Authenticator, configure func(*ftp.Serve
 	return &Server{Server: srv, Addr: ln.Addr().String(), Pool: pool}
 }
 
-// FreePortRange finds n consecutive ports free on 127.0.0.1 (best effort:
-// they are closed again before use). They are taken below Linux's
-// ephemeral range (32768–60999), so a port a test gets from ":0" for
-// another listener can never fall inside a range handed out before.
+// FreePortRange finds n consecutive ports free on 127.0.0.1 (see
+// PortRange) or fails the test.
 func FreePortRange(t testing.TB, n int) int {
 	t.Helper()
+	first, err := PortRange(n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return first
+}
+
+// PortRange finds n consecutive ports free on 127.0.0.1 (best effort:
+// they are closed again before use). They are taken below Linux's
+// ephemeral range (32768–60999), so a port anyone gets from ":0" for
+// another listener can never fall inside a range handed out before.
+func PortRange(n int) (int, error) {
 	const low, high = 20000, 32768
 	for range 200 {
 		first := low + rand.IntN(high-low-n)
@@ -97,11 +107,10 @@ func FreePortRange(t testing.TB, n int) int {
 			c.Close()
 		}
 		if ok {
-			return first
+			return first, nil
 		}
 	}
-	t.Fatal("no free port range")
-	return 0
+	return 0, errors.New("no free port range below the ephemeral ports")
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
