@@ -121,7 +121,9 @@ func TestProxyConnectionsCountedBeforeHeader(t *testing.T) {
 	viaLB("127.0.0.7").expect(421) // per real client, not per LB
 	viaLB("127.0.0.8").expect(220)
 	dataDial(t, addr, "127.0.0.1") // the LB opened a connection, no header yet
-	time.Sleep(50 * time.Millisecond)
+	for deadline := time.Now().Add(10 * time.Second); srv.Slots() < 3 && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond) // until the server has accepted it
+	}
 	viaLB("127.0.0.9").expect(421) // max_sessions 3 counts it
 }
 
