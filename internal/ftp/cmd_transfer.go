@@ -226,7 +226,7 @@ func (s *session) maxFileSize() int64 {
 	if s.acct.MaxFileSize > 0 {
 		return s.acct.MaxFileSize
 	}
-	return s.srv.MaxFileSize
+	return s.srv.limits().MaxFileSize
 }
 
 // copyBuffer copies with a pooled buffer (a data connection wrapped for

@@ -148,7 +148,7 @@ func (c *limitedConn) Write(p []byte) (int, error) {
 
 // paced wraps a transfer's data connection in its account's limits.
 func (s *session) paced(x *transfer, c net.Conn) net.Conn {
-	bw := s.srv.Bandwidth
+	bw := s.srv.limits().Bandwidth
 	if a := s.acct.Bandwidth; a != (Bandwidth{}) {
 		bw = a
 	}

@@ -24,7 +24,8 @@ import (
 var ErrServerClosed = errors.New("ftp: server closed")
 
 // Server serves FTP control connections. Set its fields before the first
-// call to Serve and leave them alone afterwards.
+// call to Serve and leave them alone afterwards; SetLimits changes the
+// limits while it serves (reload.go).
 type Server struct {
 	Auth    Authenticator   // required
 	Passive PassiveProvider // nil: PASV/EPSV answer 425
@@ -130,6 +131,8 @@ type Server struct {
 	}
 	closing atomic.Bool
 	nextID  atomic.Uint64
+	// live holds the limits in force (reload.go).
+	live atomic.Pointer[Limits]
 	// bufs holds *[]byte for RETR copies. 256 KiB: in the harness RETR went
 	// from 0.52 to 0.61 of a direct GET over 128 KiB (1 MiB: 0.62, at four
 	// times the memory per download).
@@ -145,7 +148,7 @@ func (s *Server) init() {
 		s.perIP = map[netip.Addr]int{}
 		s.pending = map[netip.Addr]int{}
 		s.checking = map[netip.Addr]int{}
-		s.fails = loginThrottle{limit: s.LoginFailuresPerIP, window: time.Minute, seen: map[netip.Addr]*failWindow{}}
+		s.fails = loginThrottle{window: time.Minute, seen: map[netip.Addr]*failWindow{}}
 		s.bufs.New = func() any { b := make([]byte, 256<<10); return &b }
 		if s.Logger == nil {
 			s.Logger = slog.Default()
@@ -191,8 +194,9 @@ func (s *Server) init() {
 			s.MaxLoginFailure = 3
 		}
 		if s.Welcome == "" {
-			s.Welcome = "s3ftpd ready."
+			s.Welcome = defaultWelcome
 		}
+		s.live.Store(s.startLimits())
 	})
 }
 
