@@ -17,12 +17,13 @@ Usage:
   s3ftpd [--config FILE]                 serve (no config: embedded store, demo/demo on 127.0.0.1:2121)
   s3ftpd check-config --config FILE      validate a config file and exit (non-zero, naming every bad field)
   s3ftpd cluster status --config FILE    the cluster's nodes, their sessions and pending PASVs
-  s3ftpd hash-password [--algo argon2id] read a password on stdin, print its bcrypt (or argon2id) hash
+  s3ftpd hash-password [--algo argon2id] read a password (no echo on a terminal; else a line of stdin), print its hash
   s3ftpd version                         version, commit and Go version (also --version)
   s3ftpd help                            this text (also --help)
 
-Signals: SIGTERM/SIGINT drain and stop; SIGHUP reloads the TLS certificate and never stops the server.
-See README.md for the configuration.
+Signals: SIGTERM/SIGINT drain and stop; SIGHUP reloads the config file (users, limits, log level,
+banner), the TLS certificate and the transfer log, and never stops the server.
+See README.md for the configuration, docs/operations.md for running it.
 `
 
 // buildVersion may be set at build time:
@@ -55,7 +56,11 @@ func versionText() string {
 			out += " " + when
 		}
 	}
-	return out + " " + runtime.Version() + " " + runtime.GOOS + "/" + runtime.GOARCH + "\n"
+	out += " " + runtime.Version() + " " + runtime.GOOS + "/" + runtime.GOARCH
+	if !embeddedIncluded {
+		out += " (without the embedded store: -tags noembed)"
+	}
+	return out + "\n"
 }
 
 // checkConfig is `s3ftpd check-config --config FILE`.

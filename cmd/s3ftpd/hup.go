@@ -7,13 +7,18 @@ import (
 	"os/signal"
 	"sync"
 	"syscall"
+
+	"github.com/s3ftpd/s3ftpd/internal/ops"
 )
 
 // reloads is what SIGHUP does: each registered action in turn (the TLS
 // certificate, the transfer log for logrotate). SIGHUP never stops the
 // process; with nothing registered it is only logged.
 type reloads struct {
-	log     *slog.Logger
+	log *slog.Logger
+	// notify tells systemd RELOADING=1 then READY=1 (nil: not under
+	// systemd).
+	notify  *ops.Notifier
 	mu      sync.Mutex
 	actions []reloadAction
 }
@@ -54,8 +59,10 @@ func (r *reloads) reload() {
 	r.mu.Lock()
 	actions := r.actions
 	r.mu.Unlock()
+	_ = r.notify.Reloading()
+	defer func() { _ = r.notify.Ready("serving; reloaded on SIGHUP") }()
 	if len(actions) == 0 {
-		r.log.Info("SIGHUP: nothing to reload (no tls.cert_file, no log.xferlog); other settings take effect at the next start")
+		r.log.Info("SIGHUP: nothing to reload (started without --config)")
 	}
 	for _, a := range actions {
 		if err := a.do(); err != nil {

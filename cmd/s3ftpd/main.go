@@ -17,8 +17,11 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
+
+	"golang.org/x/term"
 
 	"github.com/s3ftpd/s3ftpd/internal/auth"
 	"github.com/s3ftpd/s3ftpd/internal/config"
@@ -41,7 +44,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 			if err := fl.Parse(args[1:]); err != nil {
 				return err
 			}
-			return hashPassword(*algo, stdin, stdout)
+			return hashPassword(*algo, stdin, stdout, stderr)
 		case "cluster":
 			return clusterStatus(args[1:], stdout, stderr)
 		case "check-config":
@@ -64,31 +67,50 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if fl.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q (see s3ftpd help)", fl.Arg(0))
 	}
-	cfg := config.Default()
+	var cfg config.Config
 	if *cfgPath != "" {
-		var err error
+		// Absolute now: SIGHUP reads it again after the embedded store
+		// changed the working directory.
+		abs, err := filepath.Abs(*cfgPath)
+		if err != nil {
+			return err
+		}
+		*cfgPath = abs
 		if cfg, err = config.Load(*cfgPath); err != nil {
 			return fmt.Errorf("invalid config %s:\n%w", *cfgPath, err)
 		}
-	} else if err := cfg.Validate(); err != nil {
-		return err
+	} else {
+		// No file: the zero-setup default, with the S3FTPD_… overrides.
+		var err error
+		if cfg, err = config.ParseWith(nil, config.ParseOptions{Env: os.LookupEnv}); err != nil {
+			return fmt.Errorf("invalid configuration from the environment:\n%w", err)
+		}
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	// SIGHUP never ends the process (its default action; logrotate and
 	// `systemctl reload` send it): serve logs it and reloads what it can.
 	signal.Ignore(syscall.SIGHUP)
-	return serve(ctx, cfg, stdout, stderr)
+	return serve(ctx, cfg, *cfgPath, stdout, stderr)
 }
 
-// hashPassword prints the hash (bcrypt or argon2id) of the first line of
-// stdin.
-func hashPassword(algo string, stdin io.Reader, stdout io.Writer) error {
-	line, err := bufio.NewReader(stdin).ReadString('\n')
-	if err != nil && !errors.Is(err, io.EOF) {
-		return err
+// hashPassword prints the hash (bcrypt or argon2id) of a password: typed
+// twice without echo when stdin is a terminal, else the first line of
+// stdin (a pipe, a file).
+func hashPassword(algo string, stdin io.Reader, stdout, stderr io.Writer) error {
+	var pw string
+	if f, ok := stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		var err error
+		if pw, err = promptPassword(int(f.Fd()), stderr); err != nil {
+			return err
+		}
+	} else {
+		line, err := bufio.NewReader(stdin).ReadString('\n')
+		if err != nil && !errors.Is(err, io.EOF) {
+			return err
+		}
+		pw = strings.TrimRight(line, "\r\n")
 	}
-	pw := strings.TrimRight(line, "\r\n")
 	if pw == "" {
 		return errors.New("hash-password: give the password on stdin, e.g. `echo -n secret | s3ftpd hash-password`")
 	}
@@ -98,4 +120,27 @@ func hashPassword(algo string, stdin io.Reader, stdout io.Writer) error {
 	}
 	_, err = fmt.Fprintln(stdout, h)
 	return err
+}
+
+// promptPassword reads a password twice from the terminal fd without
+// echoing it.
+func promptPassword(fd int, prompt io.Writer) (string, error) {
+	read := func(label string) (string, error) {
+		fmt.Fprint(prompt, label)
+		b, err := term.ReadPassword(fd)
+		fmt.Fprintln(prompt)
+		return string(b), err
+	}
+	pw, err := read("Password: ")
+	if err != nil {
+		return "", err
+	}
+	again, err := read("Again: ")
+	if err != nil {
+		return "", err
+	}
+	if pw != again {
+		return "", errors.New("hash-password: the two passwords differ")
+	}
+	return pw, nil
 }

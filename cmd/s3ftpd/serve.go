@@ -7,10 +7,11 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
+	"os"
 	"time"
 
 	"github.com/s3ftpd/s3ftpd/internal/config"
-	"github.com/s3ftpd/s3ftpd/internal/embeds3"
 	"github.com/s3ftpd/s3ftpd/internal/ftp"
 	"github.com/s3ftpd/s3ftpd/internal/ops"
 	"github.com/s3ftpd/s3ftpd/internal/proxy"
@@ -18,14 +19,19 @@ import (
 )
 
 // serve wires the configured pieces together and runs until ctx ends.
-func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) error {
-	log := slog.New(cfg.Log.Handler(stderr))
+// cfgPath is the config file (absolute; "": the built-in default), read
+// again on SIGHUP.
+func serve(ctx context.Context, cfg config.Config, cfgPath string, stdout, stderr io.Writer) error {
+	level := new(slog.LevelVar)
+	level.Set(cfg.Log.SlogLevel())
+	log := slog.New(cfg.Log.HandlerAt(stderr, level))
 	// Built before the pieces it observes; its gauges read them at scrape
 	// time, once they exist (the ops server starts after them).
 	var files *s3fs.Store
 	var srv *ftp.Server
 	var cnode *clusterNode
-	hup := &reloads{log: log}
+	notify := ops.NewNotifier(os.Getenv, os.Getpid())
+	hup := &reloads{log: log, notify: notify}
 	hup.run(ctx)
 	health := &ops.Health{}
 	observers := ftp.Observers{}
@@ -58,13 +64,7 @@ func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) err
 	bucket, prefix := cfg.Store.S3.Bucket, cfg.Store.S3.Prefix
 	if cfg.UseEmbedded() {
 		e := cfg.Store.Embedded
-		store, err := embeds3.Start(ctx, embeds3.Options{
-			Dir: e.Dir, Listen: e.Listen, AccessKey: e.AccessKey, SecretKey: e.SecretKey, Logger: log,
-			// Multipart uploads of a killed run are partials: s3fs's
-			// janitor makes them resumable or expires them.
-			KeepUploads: cfg.Uploads.ResumeWindow > 0,
-			Buckets:     cfg.HomeBuckets(),
-		})
+		store, err := startEmbedded(ctx, cfg, log)
 		if err != nil {
 			return fmt.Errorf("embedded store: %w", err)
 		}
@@ -110,13 +110,20 @@ func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) err
 		Object:       s3fs.ObjectOptions(cfg.Store.S3.Object),
 		ResumeWindow: cfg.Uploads.ResumeWindow, NonAtomic: !cfg.Uploads.Atomic, Peers: peers,
 		MFMTMaxSize: mfmtMax(cfg.Uploads.MFMTMaxSize),
-		Swept:       metrics.Swept,
+		Swept:       metrics.Swept, Partial: metrics.Partial,
 	})
 	if err != nil {
 		return err
 	}
-	// Logs once whether the store honours conditional writes and deletes.
-	files.CheckConditional(ctx)
+	// The store check; then, once whether the store honours conditional
+	// writes and deletes.
+	storeAttrs := []any{"bucket", bucket, "prefix", prefix, "endpoint", copts.Endpoint}
+	if copts.Endpoint == "" {
+		storeAttrs[len(storeAttrs)-1] = "AWS S3 (region " + client.Options().Region + ")"
+	}
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	waitWatch := watchStore(watchCtx, files, log, storeAttrs, notify, func() { files.CheckConditional(watchCtx) })
+	defer func() { stopWatch(); waitWatch() }()
 	// The janitor (partial uploads) stops before the embedded store does.
 	maintainCtx, stopMaintain := context.WithCancel(ctx)
 	maintained := make(chan struct{})
@@ -145,33 +152,34 @@ func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
+	auth := newSwapAuth(authn)
 	srv = &ftp.Server{
-		Auth:               authn,
-		Passive:            pool,
-		PassiveIP:          pasvIP,
-		Logger:             log,
-		AllowActive:        cfg.Active.Enabled,
-		IdleTimeout:        cfg.Timeouts.Idle,
-		DataTimeout:        cfg.Timeouts.DataAccept,
-		StallTimeout:       cfg.Timeouts.TransferStall,
-		MinRate:            int64(cfg.Timeouts.MinRate),
-		DownloadBuffers:    int64(cfg.Limits.DownloadBuffers),
-		DownloadIPShare:    cfg.Limits.DownloadIPShare,
-		DownloadUserShare:  cfg.Limits.DownloadUserShare,
-		BufferWait:         cfg.Store.S3.BufferWait,
-		LoginFailDelay:     cfg.Timeouts.LoginFailDelay,
-		MaxSessions:        cfg.Limits.MaxSessions,
-		MaxSessionsPerIP:   cfg.Limits.MaxSessionsPerIP,
-		LoginFailuresPerIP: cfg.Limits.LoginFailuresPerIP,
-		MaxFileSize:        int64(cfg.Limits.MaxFileSize),
-		MaxSessionsPerUser: cfg.Limits.MaxSessionsPerUser,
-		Bandwidth:          bandwidth(cfg.Limits.Bandwidth),
-		Observer:           append(observers, metrics),
-		LoginTimeout:       cfg.Timeouts.Login,
-		HandshakeTimeout:   cfg.Timeouts.Handshake,
-		MaxPendingPerIP:    cfg.Limits.MaxHandshakesPerIP,
-		// LoginFailuresGlobal: named _total in the config (per process).
-		LoginFailuresGlobal: cfg.Limits.LoginFailuresTotal,
+		Auth:              auth,
+		Passive:           pool,
+		PassiveIP:         pasvIP,
+		Logger:            log,
+		AllowActive:       cfg.Active.Enabled,
+		IdleTimeout:       cfg.Timeouts.Idle,
+		DataTimeout:       cfg.Timeouts.DataAccept,
+		StallTimeout:      cfg.Timeouts.TransferStall,
+		MinRate:           int64(cfg.Timeouts.MinRate),
+		DownloadBuffers:   int64(cfg.Limits.DownloadBuffers),
+		DownloadIPShare:   cfg.Limits.DownloadIPShare,
+		DownloadUserShare: cfg.Limits.DownloadUserShare,
+		BufferWait:        cfg.Store.S3.BufferWait,
+		LoginFailDelay:    cfg.Timeouts.LoginFailDelay,
+		Observer:          append(observers, metrics),
+		LoginTimeout:      cfg.Timeouts.Login,
+		HandshakeTimeout:  cfg.Timeouts.Handshake,
+		MaxPendingPerIP:   cfg.Limits.MaxHandshakesPerIP,
+	}
+	// Session, login, file size and bandwidth limits and the banner; SIGHUP
+	// replaces them (reload.go).
+	srv.SetLimits(limitsOf(cfg))
+	if cfgPath != "" {
+		cr := &configReload{path: cfgPath, log: log, level: level, srv: srv, auth: auth, cur: cfg,
+			newAuth: func(c config.Config) (ftp.Authenticator, error) { return newAuth(c, files) }}
+		hup.add("config "+cfgPath, cr.reload)
 	}
 	if cnode != nil {
 		cnode.attach(pool, srv)
@@ -206,6 +214,8 @@ func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) err
 	}
 	log.Info("serving FTP", "listen", ln.Addr().String(), "passive_ports", cfg.Passive.Ports.String())
 	fmt.Fprintf(stdout, "s3ftpd: ready on %s\n", readyURL(cfg, ln.Addr().String()))
+	_ = notify.Ready("serving FTP on " + ln.Addr().String())
+	go notify.Watchdog(ctx, nil)
 
 	select {
 	case err := <-served:
@@ -214,6 +224,7 @@ func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) err
 	case <-ctx.Done():
 	}
 	log.Info("draining", "timeout", cfg.DrainTimeout)
+	_ = notify.Stopping("draining: transfers in flight may finish")
 	health.Drain()
 	dctx, cancel := context.WithTimeout(context.Background(), cfg.DrainTimeout)
 	defer cancel()
@@ -235,6 +246,7 @@ func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) err
 // readyURL is the ftp:// URL printed at start. Only the documented demo
 // login of the zero-setup default carries its password.
 func readyURL(cfg config.Config, addr string) string {
+	addr = dialable(addr)
 	if len(cfg.Users) == 0 {
 		return "ftp://" + addr + "/"
 	}
@@ -252,4 +264,22 @@ func mfmtMax(n config.Size) int64 {
 		return -1
 	}
 	return int64(n)
+}
+
+// dialable is a listen address as a client on this host dials it: an
+// unspecified IP (0.0.0.0, [::]) becomes the loopback address of its
+// family; IPv6 stays bracketed.
+func dialable(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	if ip, err := netip.ParseAddr(host); err == nil && ip.IsUnspecified() {
+		if ip.Is4() {
+			host = "127.0.0.1"
+		} else {
+			host = "::1"
+		}
+	}
+	return net.JoinHostPort(host, port)
 }

@@ -9,6 +9,8 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
+	"reflect"
 	"time"
 )
 
@@ -46,6 +48,9 @@ type Config struct {
 	Cluster Cluster `yaml:"cluster"`
 	// Auth: an external authentication hook (auth.go).
 	Auth Auth `yaml:"auth"`
+	// Banner is the text of the 220 greeting; several lines make a
+	// multi-line reply (RFC 959 §4.2). Empty: "s3ftpd ready.".
+	Banner string `yaml:"banner"`
 }
 
 // Passive configures PASV/EPSV (RFC 959, RFC 2428).
@@ -234,27 +239,51 @@ func Default() Config {
 	}
 }
 
-// Load reads the YAML file at path, overlays it on Default() and validates
-// the result. The error lists every problem found (errors.Join of
+// Load reads the YAML file at path, overlays it on Default(), then the
+// S3FTPD_… environment overrides (env.go), and validates the result.
+// Relative file paths in the file are taken against the file's directory
+// (paths.go). The error lists every problem found (errors.Join of
 // *FieldError, plus YAML syntax errors).
 func Load(path string) (Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return Config{}, fmt.Errorf("config: %w", err)
 	}
-	return Parse(data)
+	dir, err := filepath.Abs(filepath.Dir(path))
+	if err != nil {
+		return Config{}, fmt.Errorf("config: %w", err)
+	}
+	return ParseWith(data, ParseOptions{Dir: dir, Env: os.LookupEnv})
 }
 
-// Parse is Load from bytes. Keys not known to Config are errors.
-func Parse(data []byte) (Config, error) {
+// ParseOptions say where a config comes from.
+type ParseOptions struct {
+	// Dir is the config file's directory: relative file paths written in
+	// the file are taken against it. "": left as they are.
+	Dir string
+	// Env looks up environment overrides (os.LookupEnv); nil: none.
+	Env func(string) (string, bool)
+}
+
+// Parse is Load from bytes, without environment overrides; relative paths
+// stay as written. Keys not known to Config are errors.
+func Parse(data []byte) (Config, error) { return ParseWith(data, ParseOptions{}) }
+
+// ParseWith is Parse with a directory for relative paths and environment
+// overrides.
+func ParseWith(data []byte, o ParseOptions) (Config, error) {
 	cfg := Default()
 	root, err := parseYAML(data)
 	if err != nil {
 		return Config{}, err
 	}
-	d := decoder{lines: map[string]int{}}
+	d := decoder{lines: map[string]int{}, fromEnv: map[string]string{}}
 	if root != nil {
 		d.value(root, &cfg, "")
+	}
+	d.resolvePaths(&cfg, o.Dir)
+	if o.Env != nil {
+		d.env(reflect.ValueOf(&cfg).Elem(), "", o.Env)
 	}
 	// The demo user only stands when nobody configured users and the store
 	// is the embedded one; an S3 store needs explicit users.
@@ -266,7 +295,11 @@ func Parse(data []byte) (Config, error) {
 		for _, e := range unwrapAll(err) {
 			var fe *FieldError
 			if errors.As(e, &fe) && fe.Line == 0 {
-				fe.Line = d.line(fe.Field)
+				if name, ok := d.fromEnv[fe.Field]; ok {
+					fe.Msg += " (from $" + name + ")"
+				} else {
+					fe.Line = d.line(fe.Field)
+				}
 			}
 			errs = append(errs, e)
 		}
@@ -297,8 +330,12 @@ func (l Log) SlogLevel() slog.Level {
 }
 
 // Handler is a slog handler writing to w in Format at Level.
-func (l Log) Handler(w io.Writer) slog.Handler {
-	opts := &slog.HandlerOptions{Level: l.SlogLevel()}
+func (l Log) Handler(w io.Writer) slog.Handler { return l.HandlerAt(w, l.SlogLevel()) }
+
+// HandlerAt is Handler at the given level (a *slog.LevelVar changes it
+// while running).
+func (l Log) HandlerAt(w io.Writer, level slog.Leveler) slog.Handler {
+	opts := &slog.HandlerOptions{Level: level}
 	if l.Format == "json" {
 		return slog.NewJSONHandler(w, opts)
 	}

@@ -51,6 +51,8 @@ type decoder struct {
 	// Parse uses it to tell which keys were given and to put lines on
 	// Validate's errors.
 	lines map[string]int
+	// fromEnv maps the paths set from the environment to the variable.
+	fromEnv map[string]string
 }
 
 // line is the line of path in the file or, when path is not there (a

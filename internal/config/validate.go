@@ -52,6 +52,7 @@ func (c *Config) Validate() error {
 	v.tls(c)
 	v.cluster(c)
 	v.auth(c)
+	v.banner(c.Banner)
 	return errors.Join(v.errs...)
 }
 

@@ -54,7 +54,7 @@ func (s *Server) admitConn(sl *slot, key netip.Addr) (int, string, bool) {
 	switch {
 	case s.closing.Load():
 		return 421, "Service not available, server shutting down.", false
-	case s.MaxSessions > 0 && s.slots >= s.MaxSessions:
+	case s.limits().MaxSessions > 0 && s.slots >= s.limits().MaxSessions:
 		return 421, "Too many users; try again later.", false
 	}
 	s.slots++
@@ -74,7 +74,7 @@ func (s *Server) admitIPLocked(sl *slot, key netip.Addr) (int, string, bool) {
 	if !key.IsValid() {
 		return 0, "", true
 	}
-	if s.MaxSessionsPerIP > 0 && s.perIP[key] >= s.MaxSessionsPerIP {
+	if limit := s.limits().MaxSessionsPerIP; limit > 0 && s.perIP[key] >= limit {
 		return 421, "Too many connections from your address; try again later.", false
 	}
 	s.perIP[key]++

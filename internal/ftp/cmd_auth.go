@@ -123,7 +123,7 @@ func (s *session) maxSessions(a *Account) int {
 	if a.MaxSessions > 0 {
 		return a.MaxSessions
 	}
-	return s.srv.MaxSessionsPerUser
+	return s.srv.limits().MaxSessionsPerUser
 }
 
 // takeUser counts the login against the user's session limit, on this

@@ -238,5 +238,5 @@ func (s *session) maxFileSize() int64 {
 	if s.acct.MaxFileSize > 0 {
 		return s.acct.MaxFileSize
 	}
-	return s.srv.MaxFileSize
+	return s.srv.limits().MaxFileSize
 }

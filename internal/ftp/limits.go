@@ -146,12 +146,13 @@ func (c *limitedConn) Write(p []byte) (int, error) {
 	return written, nil
 }
 
-// bandwidth is the account's bandwidth limits, else the server's.
+// bandwidth is the account's bandwidth limits, else the server's (as in
+// force now: SetLimits).
 func (s *session) bandwidth() Bandwidth {
 	if a := s.acct.Bandwidth; a != (Bandwidth{}) {
 		return a
 	}
-	return s.srv.Bandwidth
+	return s.srv.limits().Bandwidth
 }
 
 // minRate is the least rate the stall timer lets x run at: MinRate, but

@@ -89,11 +89,12 @@ func (s *Server) globalFailure(now time.Time) {
 // check: the process saw LoginFailuresGlobal failures this minute and
 // sess's client is one of those that failed.
 func (s *Server) floodRefused(sess *session, now time.Time) bool {
-	if s.LoginFailuresGlobal <= 0 {
+	limit := s.limits().LoginFailuresGlobal
+	if limit <= 0 {
 		return false
 	}
 	s.mu.Lock()
-	hot := now.Sub(s.globalFails.start) < time.Minute && s.globalFails.count >= s.LoginFailuresGlobal
+	hot := now.Sub(s.globalFails.start) < time.Minute && s.globalFails.count >= limit
 	s.mu.Unlock()
 	return hot && (sess.failures > 0 || s.fails.recent(clientKey(sess.client), now))
 }

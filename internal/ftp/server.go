@@ -24,7 +24,8 @@ import (
 var ErrServerClosed = errors.New("ftp: server closed")
 
 // Server serves FTP control connections. Set its fields before the first
-// call to Serve and leave them alone afterwards.
+// call to Serve and leave them alone afterwards; SetLimits changes the
+// limits while it serves (reload.go).
 type Server struct {
 	Auth    Authenticator   // required
 	Passive PassiveProvider // nil: PASV/EPSV answer 425
@@ -144,6 +145,8 @@ type Server struct {
 	}
 	closing atomic.Bool
 	nextID  atomic.Uint64
+	// live holds the limits in force (reload.go).
+	live atomic.Pointer[Limits]
 	// bufs holds *[]byte for RETR copies (DownloadBufferSize), counted
 	// in downloads.
 	bufs      sync.Pool
@@ -159,7 +162,7 @@ func (s *Server) init() {
 		s.perIP = map[netip.Addr]int{}
 		s.pending = map[netip.Addr]int{}
 		s.checking = map[netip.Addr]int{}
-		s.fails = loginThrottle{limit: s.LoginFailuresPerIP, window: time.Minute, seen: map[netip.Addr]*failWindow{}}
+		s.fails = loginThrottle{window: time.Minute, seen: map[netip.Addr]*failWindow{}}
 		s.bufs.New = func() any { b := make([]byte, DownloadBufferSize); return &b }
 		if s.Logger == nil {
 			s.Logger = slog.Default()
@@ -206,8 +209,9 @@ func (s *Server) init() {
 			s.MaxLoginFailure = 3
 		}
 		if s.Welcome == "" {
-			s.Welcome = "s3ftpd ready."
+			s.Welcome = defaultWelcome
 		}
+		s.live.Store(s.startLimits())
 	})
 }
 

@@ -137,7 +137,7 @@ func (s *session) serve() {
 	if !s.health {
 		s.log.Info("connect", "local", s.local.String(), "tls", s.tlsControl)
 	}
-	s.reply(220, s.srv.Welcome)
+	s.reply(220, s.srv.limits().Welcome)
 	for first := true; ; first = false {
 		line, err := s.readCommand()
 		var ne net.Error

@@ -34,7 +34,8 @@ const sharedTimeout = 2 * time.Second
 // counted) when that reaches MaxSessionsPerIP. Called after admit, never
 // under a lock.
 func (s *Server) admitShared(sess *session) bool {
-	if s.Shared == nil || sess.health || s.MaxSessionsPerIP <= 0 {
+	limit := s.limits().MaxSessionsPerIP
+	if s.Shared == nil || sess.health || limit <= 0 {
 		return true
 	}
 	ctx, cancel := context.WithTimeout(sess.ctx, sharedTimeout)
@@ -45,9 +46,9 @@ func (s *Server) admitShared(sess *session) bool {
 		return true
 	}
 	sess.sharedCounted = true
-	if n > s.MaxSessionsPerIP {
+	if n > limit {
 		s.releaseShared(sess)
-		sess.log.Warn("refused session: max_sessions_per_ip reached across the cluster", "limit", s.MaxSessionsPerIP)
+		sess.log.Warn("refused session: max_sessions_per_ip reached across the cluster", "limit", limit)
 		return false
 	}
 	return true
@@ -103,23 +104,24 @@ func (s *Server) releaseSharedUser(sess *session) {
 // loginBlocked reports whether ip used up its failed logins: across the
 // cluster with Shared, else in this process.
 func (s *Server) loginBlocked(sess *session) bool {
-	if s.Shared != nil && s.LoginFailuresPerIP > 0 {
+	limit := s.limits().LoginFailuresPerIP
+	if s.Shared != nil && limit > 0 {
 		ctx, cancel := context.WithTimeout(sess.ctx, sharedTimeout)
 		defer cancel()
 		n, err := s.Shared.LoginFailures(ctx, clientKey(sess.client), false)
 		if err == nil {
-			return n >= s.LoginFailuresPerIP
+			return n >= limit
 		}
 		sess.log.Warn("shared login failure count unavailable; counting this node only", "err", err)
 	}
-	return s.fails.blocked(clientKey(sess.client), time.Now())
+	return s.fails.blocked(clientKey(sess.client), time.Now(), limit)
 }
 
 // loginFailed counts one failed login from the session's IP.
 func (s *Server) loginFailed(sess *session) {
 	s.fails.failed(clientKey(sess.client), time.Now())
 	s.globalFailure(time.Now())
-	if s.Shared != nil && s.LoginFailuresPerIP > 0 {
+	if s.Shared != nil && s.limits().LoginFailuresPerIP > 0 {
 		ctx, cancel := context.WithTimeout(sess.ctx, sharedTimeout)
 		defer cancel()
 		if _, err := s.Shared.LoginFailures(ctx, clientKey(sess.client), true); err != nil {

@@ -10,7 +10,6 @@ import (
 // that reached the limit is refused until its window ends. Memory stays
 // bounded: expired windows are dropped when the map grows.
 type loginThrottle struct {
-	limit  int
 	window time.Duration
 
 	mu   sync.Mutex
@@ -24,15 +23,16 @@ type failWindow struct {
 
 const throttlePruneAt = 10000
 
-// blocked reports whether ip used up its failures for this window.
-func (t *loginThrottle) blocked(ip netip.Addr, now time.Time) bool {
-	if t.limit <= 0 {
+// blocked reports whether ip used up its limit of failures for this
+// window (limit 0: no limit).
+func (t *loginThrottle) blocked(ip netip.Addr, now time.Time, limit int) bool {
+	if limit <= 0 {
 		return false
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	w := t.seen[ip]
-	return w != nil && now.Sub(w.start) < t.window && w.count >= t.limit
+	return w != nil && now.Sub(w.start) < t.window && w.count >= limit
 }
 
 // failed records one failed login from ip.

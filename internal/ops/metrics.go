@@ -30,6 +30,7 @@ type Metrics struct {
 	s3Requests    *prometheus.CounterVec
 	s3Latency     *prometheus.HistogramVec
 	partialsSwept *prometheus.CounterVec
+	partials      *prometheus.CounterVec
 
 	// The same counts for /status (a counter cannot be read back).
 	nSessions, nLoginsOK, nLoginsFailed, nTransfers, nUp, nDown atomic.Int64
@@ -68,6 +69,7 @@ func NewMetrics(src Sources) *Metrics {
 	m.s3Latency = f.histogramVec("s3ftpd_s3_request_duration_seconds", "Duration of S3 operations, retries included.",
 		prometheus.ExponentialBuckets(0.001, 3, 11), "operation")
 	m.partialsSwept = f.counterVec("s3ftpd_partial_uploads_swept_total", "What the partial-upload janitor did (adopted, expired).", "action")
+	m.partials = f.counterVec("s3ftpd_partial_uploads_total", "Interrupted uploads kept as resumable partials (kept) and uploads that continued one (resumed); expired ones are in s3ftpd_partial_uploads_swept_total.", "event")
 	m.reg.MustRegister(&snapshotCollector{src: src})
 	if src.BudgetInUse != nil {
 		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "s3ftpd_upload_buffer_bytes_in_use",
@@ -145,6 +147,9 @@ func (m *Metrics) S3(operation, outcome string, d time.Duration) {
 	m.s3Requests.WithLabelValues(operation, outcome).Inc()
 	m.s3Latency.WithLabelValues(operation).Observe(d.Seconds())
 }
+
+// Partial counts a partial upload kept or resumed (s3fs Options.Partial).
+func (m *Metrics) Partial(event string) { m.partials.WithLabelValues(event).Inc() }
 
 // Swept counts what a janitor sweep did.
 func (m *Metrics) Swept(adopted, expired int) {

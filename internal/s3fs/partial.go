@@ -192,6 +192,7 @@ func (u *upload) keepPartial(ctx context.Context) error {
 			"tail_bytes", u.cur.size, "multipart_kept", u.mp != nil, "err", err)
 	} else {
 		u.s.log.Info("interrupted upload kept as a resumable partial", "key", u.key, "bytes", size)
+		u.s.partialDone("kept")
 	}
 	u.release()
 	return err

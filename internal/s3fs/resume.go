@@ -91,7 +91,11 @@ func (f *fsys) Resume(ctx context.Context, name string, offset int64) (ftp.Uploa
 		}
 		switch {
 		case offset == p.size && (p.extends || offset != objSize):
-			return f.resumePartial(ctx, name, key, p, head)
+			u, err := f.resumePartial(ctx, name, key, p, head)
+			if err == nil {
+				f.s.partialDone("resumed")
+			}
+			return u, err
 		case offset == objSize && p.extends:
 			// The append starts again from the object; the partial's
 			// bytes are sent again.

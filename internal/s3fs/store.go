@@ -19,7 +19,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/s3ftpd/s3ftpd/internal/ftp"
@@ -77,8 +76,11 @@ type Options struct {
 	// Peers: the other processes on this bucket (a cluster); nil: none.
 	Peers Peers
 	// Swept, if set, is told what each janitor sweep did (metrics).
-	Swept  func(adopted, expired int)
-	Logger *slog.Logger
+	Swept func(adopted, expired int)
+	// Partial, if set, is told when an interrupted upload is kept as a
+	// partial ("kept") and when an upload continues one ("resumed").
+	Partial func(event string)
+	Logger  *slog.Logger
 }
 
 // Store is one bucket (and prefix) shared by every user's FS.
@@ -104,6 +106,7 @@ type Store struct {
 	live         *liveUploads
 	peers        Peers
 	swept        func(adopted, expired int)
+	partialEvent func(event string)
 	intents      *intents         // records of multipart uploads (intent.go)
 	cursor       *sweepCursor     // where the janitor goes on
 	partialRoot  string           // key prefix of partial markers (partial.go)
@@ -179,6 +182,7 @@ func New(client *s3.Client, o Options) (*Store, error) {
 		cursor:        &sweepCursor{},
 		peers:         o.Peers,
 		swept:         o.Swept,
+		partialEvent:  o.Partial,
 		partialRoot:   joinKey(prefix, partialDir),
 		markers:       &markerIndex{off: o.Peers != nil},
 		now:           time.Now,
@@ -223,11 +227,13 @@ func (s *Store) UserFS(u User) ftp.FS {
 	}
 }
 
-// Ping checks that the bucket is reachable with the configured credentials
-// (HeadBucket), for readiness probes.
+// Ping checks that the bucket can be listed under the prefix with the
+// configured credentials (Check), for readiness probes.
 func (s *Store) Ping(ctx context.Context) error {
-	_, err := s.client.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String(s.bucket)})
-	return mapErr("ping", s.bucket, err)
+	if p := s.Check(ctx); p != nil {
+		return p
+	}
+	return nil
 }
 
 // joinKey joins key segments that carry no leading or trailing slash,
@@ -240,4 +246,11 @@ func joinKey(a, b string) string {
 		return a
 	}
 	return a + "/" + b
+}
+
+// partialDone tells Options.Partial of a partial kept or resumed.
+func (s *Store) partialDone(event string) {
+	if s.partialEvent != nil {
+		s.partialEvent(event)
+	}
 }

@@ -66,6 +66,7 @@ type node struct {
 	// PassiveFirst..PassiveLast is its passive port range.
 	PassiveFirst, PassiveLast int
 	opsPort                   int // when ops.listen is configured
+	cfgPath                   string
 }
 
 // proc is a process a test started; its cleanup stops it by PID.
@@ -163,6 +164,11 @@ func startNode(t *testing.T, o nodeOptions) *node {
 	}
 	port := freePort(t)
 	first := ftptest.FreePortRange(t, 10)
+	// Both were free and closed again: the range can hold the control
+	// port (config validation refuses that; seen in CI-like runs).
+	for i := 0; i < 20 && port >= first && port < first+10; i++ {
+		first = ftptest.FreePortRange(t, 10)
+	}
 	users := o.users
 	if users == "" {
 		users = `users:
@@ -188,7 +194,7 @@ timeouts:
 		t.Fatal(err)
 	}
 	n := &node{proc: startProc(t, binary, "--config", cfgPath), dir: dataDir, Addr: fmt.Sprintf("127.0.0.1:%d", port),
-		Port: port, PassiveFirst: first, PassiveLast: first + 9}
+		Port: port, PassiveFirst: first, PassiveLast: first + 9, cfgPath: cfgPath}
 	n.waitListening(n.Addr, 60*time.Second)
 	return n
 }
