@@ -117,6 +117,26 @@ func TestSIGHUPReloadsConfig(t *testing.T) {
 	if err := login("demo", "demo"); err == nil {
 		t.Fatal("a broken reload brought demo back")
 	}
+
+	// A group and a member added by a reload: the member gets the
+	// group's policy (download only: a STOR is refused).
+	withGroup := noDemo + "groups:\n  - name: readers\n    permissions: [list, download]\n"
+	withGroup = strings.Replace(withGroup, "  - name: bob\n", "  - name: carol\n    password: carol-pw\n    group: readers\n    home: /\n  - name: bob\n", 1)
+	hup(withGroup, "users_added=[carol]")
+	c, err := client.Dial(n.Addr, client.DialWithTimeout(30*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Quit()
+	if err := c.Login("carol", "carol-pw"); err != nil {
+		t.Fatalf("carol, added with a group by SIGHUP: %v", err)
+	}
+	if err := c.Stor("x.txt", strings.NewReader("x")); err == nil || !strings.Contains(err.Error(), "550") {
+		t.Errorf("STOR by a member of a download-only group added by SIGHUP: %v, want 550", err)
+	}
+	if _, err := c.List("/"); err != nil {
+		t.Errorf("LIST by a member of a group with list: %v", err)
+	}
 	select {
 	case <-n.exited:
 		t.Fatalf("the process exited: %v", n.waitErr)
