@@ -205,6 +205,7 @@ func Default() Config {
 			LoginFailuresPerIP: 20,
 			MaxHandshakesPerIP: 8,
 			LoginFailuresTotal: 300,
+			MaxHashBytes:       1 * GiB,
 		},
 		DrainTimeout: 30 * time.Second,
 		TLS:          TLS{Control: "optional", Data: "optional", RequireSessionReuse: true},

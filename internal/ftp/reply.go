@@ -111,6 +111,12 @@ func replyFor(err error) (int, string) {
 		return 550, "Requested action not taken."
 	case errors.Is(err, ErrTooLarge):
 		return 552, "Exceeded storage allocation."
+	case errors.Is(err, ErrHashLimit):
+		// draft-bryan-ftp-hash (Security Considerations): a 5yz reply for a
+		// file the server's hashing policy does not cover.
+		return 504, "Too large to hash in one command; hash it in ranges (XSHA256 path start end)."
+	case errors.Is(err, errShuttingDown):
+		return 450, "Server shutting down; command abandoned. Try again."
 	case errors.Is(err, ErrNotSupported):
 		return 504, "Not supported by this server's storage."
 	case errors.Is(err, errNoDataConn):
@@ -148,9 +154,11 @@ var (
 	errDataTimeout = errors.New("data connection timeout")
 	errDataConn    = errors.New("cannot open data connection")
 	errAborted     = errors.New("transfer aborted")
-	errDataLost    = errors.New("data connection lost")
-	errStalled     = errors.New("transfer stalled")
-	errNoTLSReuse  = errors.New("data TLS session not resumed")
-	errBadRestart  = errors.New("REST offset does not match the stored size")
-	errDataTLS     = errors.New("data connection must use TLS")
+	// errShuttingDown: Shutdown abandoned a command (a HASH) in progress.
+	errShuttingDown = errors.New("server shutting down")
+	errDataLost     = errors.New("data connection lost")
+	errStalled      = errors.New("transfer stalled")
+	errNoTLSReuse   = errors.New("data TLS session not resumed")
+	errBadRestart   = errors.New("REST offset does not match the stored size")
+	errDataTLS      = errors.New("data connection must use TLS")
 )
