@@ -164,6 +164,7 @@ func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) err
 		MaxSessionsPerIP:   cfg.Limits.MaxSessionsPerIP,
 		LoginFailuresPerIP: cfg.Limits.LoginFailuresPerIP,
 		MaxFileSize:        int64(cfg.Limits.MaxFileSize),
+		MaxHashBytes:       int64(cfg.Limits.MaxHashBytes),
 		MaxSessionsPerUser: cfg.Limits.MaxSessionsPerUser,
 		Bandwidth:          bandwidth(cfg.Limits.Bandwidth),
 		Observer:           append(observers, metrics),
