@@ -6,6 +6,8 @@ import (
 	"errors"
 	"io"
 	"net"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -54,10 +56,22 @@ func (c *script) SetReadDeadline(time.Time) error { return nil }
 
 // FuzzLineReader reads a stream, cut into chunks and interrupted by read
 // timeouts as the fuzzer chooses, through CtrlReader (watched and unwatched
-// between lines, as the session does while a command runs) and
-// LineReader, and checks that the lines are those of the stream split at
-// each LF: the line end removed, Telnet sequences dropped, a line over the
-// limit reported as ErrLineTooLong, and the stream read on after it.
+// between lines, as the session does while a command runs) and LineReader.
+//
+// A CR that is the last byte read so far ends a line (LineReader.Read: the
+// urgent LF of ftplib.abort() may never come through a relay), so where a
+// CR that no LF follows splits a line depends on how the bytes arrived.
+// Hence three checks:
+//
+//   - any stream, as it comes: no panic, every line within the limit and
+//     without LF, and at most one line per LF or CR (plus the last);
+//   - the stream with every CR not followed by LF made a plain byte: the
+//     lines are those of the stream split at each LF, the line end removed,
+//     Telnet sequences dropped, a line over the limit reported as
+//     ErrLineTooLong and the stream read on after it, however it is cut;
+//   - that stream again, cut after every CR, so that each CR and its LF
+//     arrive in different reads: the same lines (the late LF is dropped,
+//     not an empty extra line).
 func FuzzLineReader(f *testing.F) {
 	f.Add([]byte("USER alice\r\nPASS secret\r\nQUIT\r\n"), []byte{3, 200, 7, 1})
 	f.Add([]byte("\xff\xf4\xff\xf2ABOR\r\nNOOP\n"), []byte{1, 1, 1, 250, 2})
@@ -65,105 +79,158 @@ func FuzzLineReader(f *testing.F) {
 	f.Add(bytes.Repeat([]byte("x"), 200), []byte{17, 245, 33})
 	f.Add([]byte(string(bytes.Repeat([]byte("y"), 70))+"\r\nPWD\r\n"), []byte{5, 255, 5, 255, 100})
 	f.Add([]byte("\r\n\r\n\x00\r\nQUIT\n"), []byte{2})
+	f.Add([]byte("ABOR\rNOOP\r\r\nRETR a\rb\n"), []byte{4, 240, 0, 5})
 	f.Fuzz(func(t *testing.T, data, cuts []byte) {
 		const max = 64
 		if len(data) > 4096 || len(cuts) > 256 {
 			return
 		}
-		// A CR that is the last byte read so far ends a line (LineReader.Read:
-		// the urgent LF may never come), so where a bare CR splits a line
-		// depends on how the bytes arrived; TestLineReaderPieces covers
-		// that. Here a CR is always followed by LF or ends the stream, so
-		// that the lines do not depend on the chunks.
+		raw := readLines(t, chunked(data, cuts), max)
+		if limit := bytes.Count(data, []byte("\n")) + bytes.Count(data, []byte("\r")) + 1; len(raw) > limit {
+			t.Fatalf("%d lines from %d line ends: %v", len(raw), limit-1, raw)
+		}
+
 		data = append([]byte(nil), data...)
 		for i := 0; i+1 < len(data); i++ {
 			if data[i] == '\r' && data[i+1] != '\n' {
 				data[i] = 'r'
 			}
 		}
-		// The steps: chunk sizes from cuts (a byte >= 240 is a timeout).
-		var steps []step
-		rest := data
-		for _, c := range cuts {
-			if c >= 240 {
-				steps = append(steps, step{timeout: true})
-				continue
+		want := splitLF(data, max)
+		checkLines(t, "chunks", readLines(t, chunked(data, cuts), max), want)
+
+		var atCR []step
+		for rest := data; len(rest) > 0; {
+			n := bytes.IndexByte(rest, '\r') + 1
+			if n == 0 {
+				n = len(rest)
 			}
-			n := min(int(c%64)+1, len(rest))
-			steps = append(steps, step{data: rest[:n]})
+			atCR = append(atCR, step{data: rest[:n]})
 			rest = rest[n:]
 		}
-		steps = append(steps, step{data: rest})
-
-		// What the lines must be.
-		var want []string
-		var wantErr, either []bool
-		for seg := data; ; {
-			i := bytes.IndexByte(seg, '\n')
-			if i < 0 {
-				// The last line, ended by its CR (over the limit it waits
-				// for its LF, and the stream ends first).
-				if len(seg) > 0 && len(seg) <= max && seg[len(seg)-1] == '\r' {
-					i = len(seg) - 1
-				} else {
-					break
-				}
-			}
-			line := seg[:i+1]
-			seg = seg[i+1:]
-			// A CRLF line one byte over the limit may be taken at its CR
-			// (then it is not over): either answer is right.
-			either = append(either, len(line) == max+1 && bytes.HasSuffix(line, []byte("\r\n")))
-			want = append(want, string(stripTelnet(trimEOL(append([]byte(nil), line...)))))
-			wantErr = append(wantErr, len(line) > max)
-		}
-
-		conn := &script{steps: steps}
-		var goneErr error
-		in := NewCtrlReader(conn, func(err error) { goneErr = err })
-		lr := NewLineReader(bufio.NewReaderSize(in, 16))
-		var got []string
-		var gotErr []bool
-		for i := 0; i < len(data)+len(cuts)+2; i++ { // each read consumes a step or a line
-			if i%3 == 1 { // a command ran: its watch read one byte ahead
-				in.Watch()
-				in.Unwatch()
-			}
-			line, err := lr.Read(max)
-			var ne net.Error
-			switch {
-			case errors.As(err, &ne) && ne.Timeout():
-				continue
-			case errors.Is(err, ErrLineTooLong):
-				got, gotErr = append(got, ""), append(gotErr, true)
-				continue
-			case err == io.EOF:
-			case err != nil:
-				t.Fatalf("read: %v", err)
-			default:
-				got, gotErr = append(got, line), append(gotErr, false)
-				if bytes.IndexByte([]byte(line), '\n') >= 0 || len(line) > max {
-					t.Fatalf("line %q", line)
-				}
-				continue
-			}
-			break
-		}
-		if goneErr != nil && goneErr != io.EOF {
-			t.Fatalf("gone: %v", goneErr)
-		}
-		if len(got) != len(want) {
-			t.Fatalf("got %d lines %q, want %d %q", len(got), got, len(want), want)
-		}
-		for i := range want {
-			if either[i] && gotErr[i] != wantErr[i] {
-				continue
-			}
-			if gotErr[i] != wantErr[i] || (!gotErr[i] && got[i] != want[i]) {
-				t.Fatalf("line %d: got %q (too long %v), want %q (%v)", i, got[i], gotErr[i], want[i], wantErr[i])
-			}
-		}
+		checkLines(t, "cut at CR", readLines(t, atCR, max), want)
 	})
+}
+
+// chunked cuts data into the steps cuts chooses: a chunk of c%64+1 bytes
+// for each c, a read timeout for a c >= 240, the rest in one chunk.
+func chunked(data, cuts []byte) []step {
+	var steps []step
+	rest := data
+	for _, c := range cuts {
+		if c >= 240 {
+			steps = append(steps, step{timeout: true})
+			continue
+		}
+		n := min(int(c%64)+1, len(rest))
+		steps = append(steps, step{data: rest[:n]})
+		rest = rest[n:]
+	}
+	return append(steps, step{data: rest})
+}
+
+// A line as read (tooLong: ErrLineTooLong) or as expected (either: a CRLF
+// line one byte over the limit may be taken at its CR, and then it is not
+// over: both answers are right).
+type line struct {
+	text            string
+	tooLong, either bool
+}
+
+func (l line) String() string {
+	if l.tooLong {
+		return "(too long)"
+	}
+	return strconv.Quote(l.text)
+}
+
+// splitLF is what the lines of a stream in which every CR is followed by
+// LF (or ends the stream) must be.
+func splitLF(data []byte, max int) []line {
+	var want []line
+	for seg := data; ; {
+		i := bytes.IndexByte(seg, '\n')
+		if i < 0 {
+			// The last line, ended by its CR (over the limit it waits
+			// for its LF, and the stream ends first).
+			if len(seg) > 0 && len(seg) <= max && seg[len(seg)-1] == '\r' {
+				i = len(seg) - 1
+			} else {
+				return want
+			}
+		}
+		l := seg[:i+1]
+		seg = seg[i+1:]
+		want = append(want, line{
+			text:    string(stripTelnet(trimEOL(append([]byte(nil), l...)))),
+			tooLong: len(l) > max,
+			either:  len(l) == max+1 && bytes.HasSuffix(l, []byte("\r\n")),
+		})
+	}
+}
+
+// readLines reads steps to their end as the session does, and checks what
+// holds for any stream: reading ends, no line holds LF or exceeds max, and
+// the control reader sees nothing but the end of the stream.
+func readLines(t *testing.T, steps []step, max int) []line {
+	t.Helper()
+	reads := len(steps) + 2
+	for _, s := range steps {
+		reads += len(s.data)
+	}
+	conn := &script{steps: steps}
+	var goneErr error
+	in := NewCtrlReader(conn, func(err error) { goneErr = err })
+	lr := NewLineReader(bufio.NewReaderSize(in, 16))
+	var got []line
+	for i := 0; ; i++ { // each read consumes a step or a line
+		if i == reads {
+			t.Fatalf("still reading after %d reads", reads)
+		}
+		if i%3 == 1 { // a command ran: its watch read one byte ahead
+			in.Watch()
+			in.Unwatch()
+		}
+		text, err := lr.Read(max)
+		var ne net.Error
+		switch {
+		case errors.As(err, &ne) && ne.Timeout():
+			continue
+		case errors.Is(err, ErrLineTooLong):
+			got = append(got, line{tooLong: true})
+			continue
+		case err == io.EOF:
+		case err != nil:
+			t.Fatalf("read: %v", err)
+		default:
+			if strings.IndexByte(text, '\n') >= 0 || len(text) > max {
+				t.Fatalf("line %q", text)
+			}
+			got = append(got, line{text: text})
+			continue
+		}
+		break
+	}
+	if goneErr != nil && goneErr != io.EOF {
+		t.Fatalf("gone: %v", goneErr)
+	}
+	return got
+}
+
+func checkLines(t *testing.T, how string, got, want []line) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("%s: got %d lines %v, want %d %v", how, len(got), got, len(want), want)
+	}
+	for i, w := range want {
+		g := got[i]
+		if w.either && g.tooLong != w.tooLong {
+			continue
+		}
+		if g.tooLong != w.tooLong || (!g.tooLong && g.text != w.text) {
+			t.Fatalf("%s: line %d: got %q (too long %v), want %q (%v)", how, i, g.text, g.tooLong, w.text, w.tooLong)
+		}
+	}
 }
 
 // FuzzStripTelnet: the output is never longer than the input, a line
