@@ -59,7 +59,7 @@ func TestShortRun(t *testing.T) {
 	want := []string{
 		"stor_throughput_vs_sdk", "retr_throughput_vs_sdk", "small_files_per_s_vs_sdk",
 		"upload_peak_rss_vs_64mib", "idle_session_rss_vs_30kib",
-		"list_first_byte_vs_300ms", "list_total_vs_listobjectsv2",
+		"list_first_byte_vs_300ms", "list_total_vs_listobjectsv2", "rate_up_vs_limit", "rate_down_vs_limit",
 	}
 	if noRedis == nil {
 		for _, f := range clusterFigures() {

@@ -83,7 +83,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fl.BoolVar(&o.storeLog, "store-log", false, "versitygw logs every S3 request to versitygw-access.log in the work directory (use with -keep; slows the store)")
 	fl.StringVar(&o.label, "label", "", "name the s3ftpd under test in the report (default: the git commit of the tree)")
 	size := fl.String("size", "", "override the STOR/RETR size, e.g. 256MiB or 2GiB")
-	only := fl.String("only", "", "run only these parts (comma-separated: throughput, small, list, latency, sessions, profile, cluster)")
+	only := fl.String("only", "", "run only these parts (comma-separated: throughput, small, list, latency, rate, sessions, profile, cluster)")
 	fl.DurationVar(&o.rtt, "rtt", 20*time.Millisecond, "latency mode: time the proxy in front of the store adds to every S3 request")
 	if err := fl.Parse(args); err != nil {
 		return o, err
@@ -131,7 +131,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		o.only = map[string]bool{}
 		for _, p := range strings.Split(*only, ",") {
 			switch p = strings.TrimSpace(p); p {
-			case "throughput", "small", "list", "latency", "sessions", "profile", "cluster":
+			case "throughput", "small", "list", "latency", "rate", "sessions", "profile", "cluster":
 				o.only[p] = true
 			default:
 				return o, fmt.Errorf("-only: unknown part %q", p)
@@ -312,6 +312,9 @@ func (h *harness) run(ctx context.Context) (err error) {
 	}
 	if h.opt.part("latency") {
 		h.latency(ctx, st)
+	}
+	if h.opt.part("rate") {
+		h.rateLimit(ctx, st)
 	}
 	if h.opt.perf && h.opt.part("profile") {
 		h.profile(ctx, srv)

@@ -29,6 +29,17 @@ func (f figure) met() string {
 	if f.state != "" {
 		return ""
 	}
+	if lo, hi, ok := strings.Cut(f.target, ".."); ok { // a range, both ends included
+		l, err1 := strconv.ParseFloat(lo, 64)
+		u, err2 := strconv.ParseFloat(hi, 64)
+		switch {
+		case err1 != nil || err2 != nil:
+			return ""
+		case f.ratio >= l && f.ratio <= u:
+			return "yes"
+		}
+		return "NO"
+	}
 	op, num := "", f.target
 	for _, p := range []string{">=", "<=", ">", "<"} {
 		if strings.HasPrefix(f.target, p) {

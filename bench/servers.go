@@ -67,8 +67,9 @@ type nodeConfig struct {
 	withLimits          bool   // the limits section (session caps off), which older builds reject
 	// viaS3 reaches an embedded store over S3, as an external one (the
 	// cluster's nodes share the store of the first s3ftpd).
-	viaS3 bool
-	extra string // YAML appended (the cluster block)
+	viaS3  bool
+	extra  string // YAML appended (the cluster block)
+	limits string // lines added to the limits section (withLimits)
 }
 
 // s3ftpdConfig writes s3ftpd's YAML config for store st.
@@ -100,6 +101,7 @@ func (h *harness) s3ftpdConfig(st *s3store, nc nodeConfig) (string, error) {
 		// The idle-session figure holds 10 000 sessions from a few hundred
 		// source addresses: lift the per-server and per-IP caps.
 		b.WriteString("limits:\n  max_sessions: 0\n  max_sessions_per_ip: 0\n  login_failures_per_ip: 0\n")
+		b.WriteString(nc.limits)
 	}
 	b.WriteString(nc.extra)
 	path := filepath.Join(h.work, nc.file)

@@ -24,7 +24,8 @@ import (
 //
 // Cost per passive transfer: two Redis round trips on the owner (SET NX,
 // then the delete, which does not delay the transfer) and one GET on a
-// node that relays.
+// node that relays. A relayed upload's end of file also costs one
+// connection between the two nodes (relay.go), not Redis.
 type Registry struct {
 	node  *Node
 	pool  *ftp.PortPool
@@ -35,7 +36,8 @@ type Registry struct {
 
 	nonces  nonces
 	rmu     sync.Mutex
-	relays  map[net.Conn]struct{} // relays in flight, both roles
+	relays  map[net.Conn]struct{}     // relays in flight, both roles
+	relayed map[[16]byte]*relayedConn // relayed connections taken here, by nonce (for end-of-file notices)
 	closing bool
 	// refused rate-limits the refused-connection lines per source: a
 	// peer retrying fast must not flood the log.

@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
@@ -11,6 +12,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/s3ftpd/s3ftpd/internal/ftp"
@@ -32,8 +34,25 @@ import (
 // the relay only copies bytes), the TLS session-reuse check, ABOR and the
 // stall timer all apply unchanged. After the header both nodes just copy
 // bytes between two TCP connections (the kernel splices them).
+//
+// End of file: in stream mode the end of the data connection is the end
+// of the file (RFC 959 §3.4.1), but the owner's end of a relayed
+// connection also closes with a FIN when the relaying node dies (the
+// kernel closes a killed process's sockets); taken as the end of an
+// upload, that would store a short file and answer 226. So when the
+// client really ends its side, the relaying node first sends the owner an
+// end-of-file notice on a connection of its own,
+//
+//	"S3E1" | unix nanos (8) | nonce of the relayed connection (16) | HMAC-SHA256 (32)
+//
+// waits for its answer (0: noted), and only then passes the half close
+// on; the owner commits a relayed upload only after the FIN of a
+// connection whose notice it holds (relayedConn.ConfirmEOF). A relay that
+// cannot deliver the notice resets the connection instead. This needs no
+// Redis, so it holds during a Redis outage too.
 const (
 	relayMagic   = "S3R1"
+	eofMagic     = "S3E1"
 	maxSkew      = 30 * time.Second
 	relayTimeout = 5 * time.Second // dial, header and answer
 	maxHeader    = 4 + 8 + 16 + 2 + 1 + 255 + 1 + 255 + sha256.Size
@@ -112,6 +131,43 @@ func readRelayHeader(r io.Reader, secret []byte, now time.Time) (relayHeader, er
 	return h, nil
 }
 
+// eofNotice says that the client ended the relayed connection nonce.
+type eofNotice struct {
+	time  time.Time
+	nonce [16]byte
+}
+
+func (e eofNotice) marshal(secret []byte) []byte {
+	b := []byte(eofMagic)
+	b = binary.BigEndian.AppendUint64(b, uint64(e.time.UnixNano()))
+	b = append(b, e.nonce[:]...)
+	m := hmac.New(sha256.New, secret)
+	m.Write(b)
+	return m.Sum(b)
+}
+
+// readEOFNotice reads and authenticates a notice whose magic was read.
+func readEOFNotice(r io.Reader, secret []byte, now time.Time) (eofNotice, error) {
+	var e eofNotice
+	b := make([]byte, 4+8+16+sha256.Size)
+	copy(b, eofMagic)
+	if _, err := io.ReadFull(r, b[4:]); err != nil {
+		return e, fmt.Errorf("%w: %w", errBadHeader, err)
+	}
+	body, mac := b[:4+8+16], b[4+8+16:]
+	m := hmac.New(sha256.New, secret)
+	m.Write(body)
+	if !hmac.Equal(m.Sum(nil), mac) {
+		return e, errBadMAC
+	}
+	e.time = time.Unix(0, int64(binary.BigEndian.Uint64(body[4:12])))
+	copy(e.nonce[:], body[12:28])
+	if d := now.Sub(e.time); d > maxSkew || d < -maxSkew {
+		return e, errStale
+	}
+	return e, nil
+}
+
 // nonces remembers the nonces seen within the skew window (replays of a
 // header older than that fail the time check).
 type nonces struct {
@@ -158,7 +214,7 @@ func (r *Registry) ServeRelay(ln net.Listener) error {
 			continue
 		}
 		go func() {
-			if !r.takeRelayed(c) {
+			if !r.serveRelayConn(c) {
 				r.track(c, false)
 				c.Close()
 			}
@@ -166,16 +222,53 @@ func (r *Registry) ServeRelay(ln net.Listener) error {
 	}
 }
 
-// takeRelayed authenticates a relay header and gives the connection to
-// the waiting session; false: refused (logged), the caller closes c.
-func (r *Registry) takeRelayed(c net.Conn) bool {
+// serveRelayConn serves one connection on the relay listener: a relayed
+// data connection, or an end-of-file notice; false: c is done with
+// (refused and logged, or a notice answered), the caller closes it.
+func (r *Registry) serveRelayConn(c net.Conn) bool {
+	_ = c.SetDeadline(time.Now().Add(relayTimeout))
+	magic := make([]byte, 4)
+	if _, err := io.ReadFull(c, magic); err != nil {
+		return false
+	}
+	if string(magic) == eofMagic {
+		r.takeEOFNotice(c)
+		return false
+	}
+	return r.takeRelayed(c, io.MultiReader(bytes.NewReader(magic), c))
+}
+
+// takeEOFNotice notes an authentic end-of-file notice and answers 0, or
+// 1 when no relayed connection of that nonce is open here.
+func (r *Registry) takeEOFNotice(c net.Conn) {
+	e, err := readEOFNotice(c, r.node.o.Secret, time.Now())
+	if err != nil {
+		r.refused.Warn(r.node.log.With("from", c.RemoteAddr().String()), ftp.AddrIP(c.RemoteAddr()).String()+" "+err.Error(),
+			"refused end-of-file notice", "reason", err)
+		r.pool.Refused("relay_not_authentic")
+		return
+	}
+	r.rmu.Lock()
+	rc := r.relayed[e.nonce]
+	r.rmu.Unlock()
+	answer := byte(1)
+	if rc != nil {
+		rc.eof.Store(true)
+		answer = 0
+	}
+	_, _ = c.Write([]byte{answer})
+}
+
+// takeRelayed authenticates a relay header read from hr (c's bytes) and
+// gives the connection to the waiting session; false: refused (logged),
+// the caller closes c.
+func (r *Registry) takeRelayed(c net.Conn, hr io.Reader) bool {
 	log := r.node.log.With("from", c.RemoteAddr().String())
 	tc, ok := c.(*net.TCPConn)
 	if !ok {
 		return false
 	}
-	_ = c.SetDeadline(time.Now().Add(relayTimeout))
-	h, err := readRelayHeader(c, r.node.o.Secret, time.Now())
+	h, err := readRelayHeader(hr, r.node.o.Secret, time.Now())
 	if err == nil && !r.nonces.fresh(h.nonce, time.Now()) {
 		err = errReplay
 	}
@@ -190,14 +283,28 @@ func (r *Registry) takeRelayed(c net.Conn) bool {
 		r.refused.Warn(log, ep.client.String(), "refused relayed data connection: no matching PASV pending on this node")
 		return false
 	}
+	rc := &relayedConn{TCPConn: tc, remote: net.TCPAddrFromAddrPort(h.client)}
+	rc.onClose = func() {
+		r.track(c, false)
+		r.rmu.Lock()
+		delete(r.relayed, h.nonce)
+		r.rmu.Unlock()
+	}
+	r.rmu.Lock()
+	if r.relayed == nil {
+		r.relayed = map[[16]byte]*relayedConn{}
+	}
+	r.relayed[h.nonce] = rc // before the answer: the notice may follow at once
+	r.rmu.Unlock()
 	if _, err := c.Write([]byte{0}); err != nil {
-		return false
+		rc.Close()
+		return true // closed
 	}
 	_ = c.SetDeadline(time.Time{})
-	rc := &relayedConn{TCPConn: tc, remote: net.TCPAddrFromAddrPort(h.client), onClose: func() { r.track(c, false) }}
 	if !r.pool.Deliver(ep.port, ep.client, rc) {
 		log.Info("relayed data connection arrived after its session stopped waiting")
-		return false
+		rc.Close()
+		return true
 	}
 	log.Debug("relayed data connection taken")
 	return true
@@ -210,9 +317,37 @@ type relayedConn struct {
 	remote  net.Addr
 	once    sync.Once
 	onClose func()
+	eof     atomic.Bool // the relaying node said the client ended its side
 }
 
 func (c *relayedConn) RemoteAddr() net.Addr { return c.remote }
+
+// eofWait bounds ConfirmEOF's wait for the relaying node's half close.
+const eofWait = 15 * time.Second
+
+// errEOFUnconfirmed: the relayed connection ended, but the relaying node
+// did not say that the client ended it.
+var errEOFUnconfirmed = errors.New("the relaying node did not confirm the client's end of file (it may have died)")
+
+// ConfirmEOF implements ftp.EOFConfirmer. It waits (up to eofWait, or
+// ctx) for the relaying node's half close, which follows its end-of-file
+// notice: at once for a plain upload, whose end of file was that close;
+// under TLS the client closes only after the close_notify the session
+// sent. nil only if the notice came before it.
+func (c *relayedConn) ConfirmEOF(ctx context.Context) error {
+	deadline := time.Now().Add(eofWait)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	_ = c.TCPConn.SetReadDeadline(deadline)
+	if _, err := io.Copy(io.Discard, c.TCPConn); err != nil {
+		return fmt.Errorf("%w: %w", errEOFUnconfirmed, err)
+	}
+	if !c.eof.Load() {
+		return errEOFUnconfirmed
+	}
+	return nil
+}
 
 func (c *relayedConn) Close() error {
 	err := c.TCPConn.Close()
@@ -246,7 +381,7 @@ func (r *Registry) forward(port int, c net.Conn) {
 		return
 	}
 	log = log.With("owner", cl.Instance)
-	oc, err := r.dialOwner(ctx, cl, port, c.RemoteAddr())
+	oc, nonce, err := r.dialOwner(ctx, cl, port, c.RemoteAddr())
 	if err != nil {
 		log.Warn("refused data connection: relay to its owner failed", "relay", cl.Relay, "err", err)
 		r.pool.Refused("relay_failed")
@@ -260,21 +395,28 @@ func (r *Registry) forward(port int, c net.Conn) {
 	}
 	defer r.track(c, false)
 	log.Info("data connection relayed to the node that owns its PASV")
-	n1, n2 := pipe(c, oc)
+	n1, n2 := pipe(c, oc, func() error {
+		err := r.sendEOF(cl.Relay, nonce)
+		if err != nil {
+			log.Warn("relayed data connection reset: the owner did not take the end-of-file notice, so it will not commit the upload", "err", err)
+		}
+		return err
+	})
 	log.Debug("relay ended", "to_owner", n1, "to_client", n2)
 }
 
 // dialOwner connects to the owner's relay address and has it accept the
 // header.
-func (r *Registry) dialOwner(ctx context.Context, cl claim, port int, client net.Addr) (*net.TCPConn, error) {
+func (r *Registry) dialOwner(ctx context.Context, cl claim, port int, client net.Addr) (*net.TCPConn, [16]byte, error) {
+	var nonce [16]byte
 	ap, err := netip.ParseAddrPort(client.String())
 	if err != nil {
-		return nil, err
+		return nil, nonce, err
 	}
 	d := net.Dialer{}
 	conn, err := d.DialContext(ctx, "tcp", cl.Relay)
 	if err != nil {
-		return nil, err
+		return nil, nonce, err
 	}
 	oc := conn.(*net.TCPConn)
 	h := relayHeader{time: time.Now(), port: port, client: netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), token: cl.Token}
@@ -292,25 +434,52 @@ func (r *Registry) dialOwner(ctx context.Context, cl claim, port int, client net
 		if errors.Is(err, io.EOF) {
 			err = errors.New("owner refused the relayed connection (see its log)")
 		}
-		return nil, err
+		return nil, nonce, err
 	}
 	_ = oc.SetDeadline(time.Time{})
-	return oc, nil
+	return oc, h.nonce, nil
+}
+
+// sendEOF tells the owner at relay that the client ended the relayed
+// connection nonce, and waits for its answer.
+func (r *Registry) sendEOF(relay string, nonce [16]byte) error {
+	ctx, cancel := context.WithTimeout(context.Background(), relayTimeout)
+	defer cancel()
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "tcp", relay)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(relayTimeout))
+	var ack [1]byte
+	if _, err = c.Write(eofNotice{time: time.Now(), nonce: nonce}.marshal(r.node.o.Secret)); err == nil {
+		_, err = io.ReadFull(c, ack[:])
+	}
+	if err == nil && ack[0] != 0 {
+		err = errors.New("the owner no longer holds the relayed connection")
+	}
+	return err
 }
 
 // pipe copies both ways until the owner's side ends, then closes both.
 // The client's end of file is passed on as a half close (an upload ends
-// with it; the owner then commits and closes). io.Copy between TCP
-// connections uses splice(2).
-func pipe(client net.Conn, owner *net.TCPConn) (toOwner, toClient int64) {
+// with it; the owner then commits and closes), after notifyEOF told the
+// owner; if that fails, the owner's connection is reset, which it takes
+// for a lost connection. io.Copy between TCP connections uses splice(2).
+func pipe(client net.Conn, owner *net.TCPConn, notifyEOF func() error) (toOwner, toClient int64) {
 	up := make(chan struct{})
 	go func() {
 		defer close(up)
 		var err error
 		toOwner, err = io.Copy(owner, client)
 		if err == nil {
+			err = notifyEOF()
+		}
+		if err == nil {
 			_ = owner.CloseWrite()
 		} else {
+			_ = owner.SetLinger(0) // a reset, not a FIN
 			owner.Close()
 		}
 	}()

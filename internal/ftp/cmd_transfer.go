@@ -210,6 +210,9 @@ func (s *session) store(verb, name string, base int64, opening string, open func
 			return err
 		}
 		x.stopWatch()
+		if err := x.confirmEOF(); err != nil {
+			return err
+		}
 		conn.Close() // under PROT P: a clean TLS close, which clients wait for
 		// The data connection ended cleanly. If the control connection is
 		// gone too, the client vanished (a killed client closes both): a

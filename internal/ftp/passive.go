@@ -27,6 +27,16 @@ type PassiveListener interface {
 	Close() error
 }
 
+// EOFConfirmer is a data connection whose end of file need not be the
+// client's: one relayed by another node (internal/cluster) also ends with
+// a FIN when that node dies. Before an upload that ended this way is
+// committed, ConfirmEOF must return nil; otherwise the transfer ends as
+// interrupted (426) and nothing is stored (RFC 959 §3.4.1: in stream
+// mode only the sender's close marks the end of the file).
+type EOFConfirmer interface {
+	ConfirmEOF(ctx context.Context) error
+}
+
 // PortPool is the single-node PassiveProvider: one listener per port of a
 // range, opened on first use and shared by every session. A connection is
 // handed to the session that reserved (its source IP, that port); one from

@@ -2,6 +2,7 @@ package ftp
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
@@ -31,6 +32,7 @@ type transfer struct {
 	pasv       PassiveListener
 	active     netip.AddrPort
 	data       net.Conn      // the data connection, once open (raw, under any TLS)
+	tlsData    *tls.Conn     // its TLS layer under PROT P
 	reader     io.ReadCloser // storage handle of a download
 	upload     Upload        // storage handle of an upload
 	done       chan struct{}
@@ -288,7 +290,27 @@ func (x *transfer) openData(opening string) (net.Conn, error) {
 	if conn, err = s.protectData(x.ctx, conn); err != nil {
 		return nil, err
 	}
+	x.tlsData, _ = conn.(*tls.Conn)
 	return &countConn{Conn: s.paced(x, conn), x: x}, nil
+}
+
+// confirmEOF checks, for a data connection that may end without the
+// client (EOFConfirmer: one relayed by another node), that the end of an
+// upload was the client's. Under PROT P the close_notify goes first: a
+// client closes its side only after it.
+func (x *transfer) confirmEOF() error {
+	c, ok := x.data.(EOFConfirmer)
+	if !ok {
+		return nil
+	}
+	if x.tlsData != nil {
+		_ = x.tlsData.CloseWrite()
+	}
+	if err := c.ConfirmEOF(x.ctx); err != nil {
+		x.s.log.Warn("relayed data connection ended without the client's end of file; upload not committed", "path", x.name, "err", err)
+		return fmt.Errorf("%w: %w", errDataLost, err)
+	}
+	return nil
 }
 
 // watch starts the stall timer: a transfer is cancelled (errStalled),

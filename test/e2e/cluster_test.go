@@ -414,18 +414,11 @@ func TestClusterNodeLoss(t *testing.T) {
 	}
 	for _, r := range results {
 		got := e.download(clientIP(90), r.name)
-		switch {
-		case bytes.Equal(got, r.data):
-		case r.err == nil && len(got) < len(r.data) && bytes.Equal(got, r.data[:len(got)]):
-			// KNOWN BUG (README, Node loss): an upload whose data
-			// connection was relayed through the killed node got 226 with
-			// a short object — the dead relay's socket closed with a FIN,
-			// which the owner took for the end of the file. Logged, not
-			// failed, until the relay marks a real end of stream; any
-			// other difference fails.
-			t.Logf("KNOWN BUG: %s acknowledged with %d of %d bytes (relayed through the killed node)", r.name, len(got), len(r.data))
-		default:
-			t.Errorf("%s: %d bytes back, want %d byte-exact", r.name, len(got), len(r.data))
+		if !bytes.Equal(got, r.data) {
+			// An upload relayed through the killed node must not be
+			// acknowledged short (the owner commits only a client's end
+			// of file the relay confirmed).
+			t.Errorf("%s: %d bytes back, want %d byte-exact (upload err %v)", r.name, len(got), len(r.data), r.err)
 		}
 	}
 }
