@@ -148,7 +148,8 @@ func limitsOf(cfg config.Config) ftp.Limits {
 	return ftp.Limits{
 		MaxSessions: l.MaxSessions, MaxSessionsPerIP: l.MaxSessionsPerIP, MaxSessionsPerUser: l.MaxSessionsPerUser,
 		LoginFailuresPerIP: l.LoginFailuresPerIP, LoginFailuresGlobal: l.LoginFailuresTotal,
-		MaxFileSize: int64(l.MaxFileSize), Bandwidth: bandwidth(l.Bandwidth), Welcome: cfg.Welcome(),
+		MaxFileSize: int64(l.MaxFileSize), MaxHashBytes: int64(l.MaxHashBytes), Bandwidth: bandwidth(l.Bandwidth),
+		Welcome: cfg.Welcome(),
 	}
 }
 

@@ -233,6 +233,7 @@ func Default() Config {
 			DownloadBuffers:    256 * MiB,
 			DownloadIPShare:    25,
 			DownloadUserShare:  25,
+			MaxHashBytes:       1 * GiB,
 		},
 		DrainTimeout: 30 * time.Second,
 		TLS:          TLS{Control: "optional", Data: "optional", RequireSessionReuse: true},

@@ -598,3 +598,22 @@ func TestBudgetKeys(t *testing.T) {
 	wantField(t, errs, "limits.download_buffers", "1KiB")
 	wantField(t, errs, "limits.download_ip_share", "101")
 }
+
+// limits.max_hash_bytes: 1 GiB by default, 0 is no limit, a size with a
+// unit, and a bad value is named.
+func TestMaxHashBytes(t *testing.T) {
+	if c := mustParse(t, ""); c.Limits.MaxHashBytes != GiB {
+		t.Errorf("default %v, want 1GiB", c.Limits.MaxHashBytes)
+	}
+	if c := mustParse(t, "limits: {max_hash_bytes: 0}\n"); c.Limits.MaxHashBytes != 0 {
+		t.Errorf("0 parsed as %v", c.Limits.MaxHashBytes)
+	}
+	if c := mustParse(t, "limits: {max_hash_bytes: 64MiB}\n"); c.Limits.MaxHashBytes != 64*MiB {
+		t.Errorf("64MiB parsed as %v", c.Limits.MaxHashBytes)
+	}
+	_, err := Parse([]byte("limits: {max_hash_bytes: lots}\n"))
+	wantField(t, fieldErrors(t, err), "limits.max_hash_bytes", "lots")
+	c := Default()
+	c.Limits.MaxHashBytes = -1
+	wantField(t, fieldErrors(t, c.Validate()), "limits.max_hash_bytes", "negative")
+}

@@ -64,6 +64,10 @@ type Limits struct {
 	DownloadBuffers   Size `yaml:"download_buffers"`
 	DownloadIPShare   int  `yaml:"download_ip_share"`
 	DownloadUserShare int  `yaml:"download_user_share"`
+	// MaxHashBytes: the most bytes one HASH/XCRC/XMD5/XSHA1/XSHA256 reads
+	// and hashes (504 beyond; a checksum S3 keeps answers at any size);
+	// 0: no limit.
+	MaxHashBytes Size `yaml:"max_hash_bytes"`
 	// Every per-IP limit counts an IPv6 client per /64.
 }
 
@@ -139,6 +143,9 @@ func (v *validator) lb(c *Config) {
 	}
 	if ip := c.Passive.ListenIP; ip != "" && !isIP(ip) {
 		v.add("passive.listen_ip", "%q: want an IP address", ip)
+	}
+	if c.Limits.MaxHashBytes < 0 {
+		v.add("limits.max_hash_bytes", "must not be negative (0 means no limit)")
 	}
 	if c.Limits.MaxFileSize < 0 || c.Limits.Bandwidth.negative() {
 		v.add("limits.bandwidth", "max_file_size and bandwidth must not be negative")

@@ -3,8 +3,9 @@ package ftp
 import (
 	"fmt"
 	"net/netip"
-	"strconv"
 	"strings"
+
+	"github.com/s3ftpd/s3ftpd/internal/ftp/wire"
 )
 
 // reservePassive replaces any pending endpoint with a new one.
@@ -88,43 +89,25 @@ func (s *session) family() string {
 
 // PORT h1,h2,h3,h4,p1,p2 (RFC 959 §4.1.2).
 func (s *session) cmdPORT(arg string) {
-	var b [6]int
-	parts := strings.Split(arg, ",")
-	ok := len(parts) == 6
-	for i := 0; ok && i < 6; i++ {
-		n, err := strconv.Atoi(strings.TrimSpace(parts[i]))
-		b[i], ok = n, err == nil && n >= 0 && n <= 255
-	}
+	ap, ok := wire.ParsePORT(arg)
 	if !ok {
 		s.reply(501, "Syntax error in PORT arguments.")
 		return
 	}
-	ip := netip.AddrFrom4([4]byte{byte(b[0]), byte(b[1]), byte(b[2]), byte(b[3])})
-	s.setActive("PORT", netip.AddrPortFrom(ip, uint16(b[4]<<8|b[5])))
+	s.setActive("PORT", ap)
 }
 
 // EPRT |proto|addr|port| (RFC 2428 §2); any delimiter in 33-126.
 func (s *session) cmdEPRT(arg string) {
-	if len(arg) < 2 {
-		s.reply(501, "Syntax error in EPRT arguments.")
-		return
-	}
-	f := strings.Split(arg, arg[:1])
-	if len(f) != 5 || f[0] != "" || f[4] != "" {
-		s.reply(501, "Syntax error in EPRT arguments.")
-		return
-	}
-	ip, err1 := netip.ParseAddr(f[2])
-	port, err2 := strconv.Atoi(f[3])
-	switch {
-	case f[1] != "1" && f[1] != "2":
+	ap, code := wire.ParseEPRT(arg)
+	switch code {
+	case 522:
 		s.reply(522, "Network protocol not supported, use (1,2)")
-		return
-	case err1 != nil || err2 != nil || port < 1 || port > 65535 || (f[1] == "1") != ip.Is4():
+	case 501:
 		s.reply(501, "Syntax error in EPRT arguments.")
-		return
+	default:
+		s.setActive("EPRT", ap)
 	}
-	s.setActive("EPRT", netip.AddrPortFrom(ip, uint16(port)))
 }
 
 // setActive checks an active-mode address: only the client's own IP, no

@@ -77,7 +77,14 @@ func (s *session) cmdRMD(arg string) {
 }
 
 func (s *session) cmdDELE(arg string) {
-	if err := s.acct.FS.Remove(s.ctx, s.abs(arg)); err != nil {
+	name := s.abs(arg)
+	if name == "/" {
+		// "DELE .", "DELE a/.." name the home, which no command removes
+		// (FuzzDispatch found that it reached FS.Remove).
+		s.replyError(errIsDir, "DELE")
+		return
+	}
+	if err := s.acct.FS.Remove(s.ctx, name); err != nil {
 		s.replyError(err, "DELE")
 		return
 	}

@@ -1,10 +1,12 @@
 package ftp
 
 import (
+	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
+
+	"github.com/s3ftpd/s3ftpd/internal/ftp/wire"
 )
 
 // hashAlgos are the HASH algorithms (draft-bryan-ftp-hash §3), FEAT order.
@@ -26,27 +28,55 @@ func (s *session) hashFeature() string {
 
 // HASH path (draft-bryan-ftp-hash §3): "213 ALGO START-END HASH PATH" with
 // the algorithm chosen by OPTS HASH (SHA-256 by default).
+//
+// Hashing a large file reads all of it from storage, so HASH and the X
+// commands run like a transfer (startCommand): ABOR answers at once (426,
+// then 226), and QUIT, a vanished client and a drain cancel the read. One
+// command reads at most Server.MaxHashBytes; beyond that it is 504 unless a
+// stored checksum answers without reading.
 func (s *session) cmdHASH(arg string) {
 	h, ok := s.acct.FS.(Hasher)
 	if !ok {
 		s.reply(502, "HASH is not supported by this storage.")
 		return
 	}
-	name := s.abs(arg)
-	fi, err := s.stat(name)
-	if err == nil && fi.IsDir() {
-		err = errIsDir
+	name, algo := s.abs(arg), s.hashAlgo
+	s.startCommand("HASH", name, func(x *transfer) error {
+		fi, err := s.acct.FS.Stat(x.ctx, name)
+		if err == nil && fi.IsDir() {
+			err = errIsDir
+		}
+		if err != nil {
+			return err
+		}
+		sum, err := h.Hash(x.ctx, name, algo, 0, -1, s.srv.limits().MaxHashBytes)
+		if err != nil {
+			return s.hashError(err)
+		}
+		s.reply(213, fmt.Sprintf("%s 0-%d %s %s", algo, fi.Size(), sum, name))
+		return nil
+	})
+}
+
+// hashError gives ErrHashLimit a reply text that names the limit.
+func (s *session) hashError(err error) error {
+	if errors.Is(err, ErrHashLimit) {
+		return &hashLimitError{err: err, limit: s.srv.limits().MaxHashBytes}
 	}
-	if err != nil {
-		s.replyError(err, "HASH")
-		return
-	}
-	sum, err := h.Hash(s.ctx, name, s.hashAlgo, 0, -1)
-	if err != nil {
-		s.replyError(err, "HASH")
-		return
-	}
-	s.reply(213, fmt.Sprintf("%s 0-%d %s %s", s.hashAlgo, fi.Size(), sum, name))
+	return err
+}
+
+type hashLimitError struct {
+	err   error
+	limit int64
+}
+
+func (e *hashLimitError) Error() string { return e.err.Error() }
+func (e *hashLimitError) Unwrap() error { return e.err }
+
+// ClientText is the 504 reply text.
+func (e *hashLimitError) ClientText() string {
+	return fmt.Sprintf("Too large to hash in one command (at most %d bytes); hash it in ranges: XSHA256 path start end.", e.limit)
 }
 
 // optsHash is OPTS HASH [algo]: query or select the HASH algorithm.
@@ -68,53 +98,33 @@ func (s *session) optsHash(value string) {
 
 // XCRC/XMD5/XSHA1/XSHA256 "path [start [end]]" are the older, unofficial
 // hash commands many clients send; the reply is 250 and the hex digest.
+// They run as HASH does (see cmdHASH).
 func xhash(algo string) func(*session, string) {
+	verb := "X" + strings.ReplaceAll(algo, "-", "")
+	if algo == HashCRC32 {
+		verb = "XCRC"
+	}
 	return func(s *session, arg string) {
 		h, ok := s.acct.FS.(Hasher)
 		if !ok {
 			s.reply(502, "Not supported by this storage.")
 			return
 		}
-		name, start, end, err := parseXHashArgs(arg)
+		name, start, end, err := wire.ParseRange(arg)
 		if err != nil {
-			s.reply(501, "Syntax: X"+strings.ReplaceAll(algo, "-", "")+" path [start [end]].")
+			s.reply(501, "Syntax: "+verb+" path [start [end]].")
 			return
 		}
-		sum, err := h.Hash(s.ctx, s.abs(name), algo, start, end)
-		if err != nil {
-			s.replyError(err, "X"+algo)
-			return
-		}
-		s.reply(250, strings.ToUpper(sum))
+		name = s.abs(name)
+		s.startCommand(verb, name, func(x *transfer) error {
+			sum, err := h.Hash(x.ctx, name, algo, start, end, s.srv.limits().MaxHashBytes)
+			if err != nil {
+				return s.hashError(err)
+			}
+			s.reply(250, strings.ToUpper(sum))
+			return nil
+		})
 	}
-}
-
-// parseXHashArgs splits "path [start [end]]"; a path may contain spaces,
-// so trailing numbers are offsets only when there are one or two of them.
-func parseXHashArgs(arg string) (name string, start, end int64, err error) {
-	end = -1
-	f := strings.Fields(arg)
-	nums := 0
-	for nums < 2 && nums < len(f)-1 {
-		if _, err := strconv.ParseInt(f[len(f)-1-nums], 10, 64); err != nil {
-			break
-		}
-		nums++
-	}
-	if nums > 0 {
-		parts := f[len(f)-nums:]
-		start, _ = strconv.ParseInt(parts[0], 10, 64)
-		if nums == 2 {
-			end, _ = strconv.ParseInt(parts[1], 10, 64)
-		}
-		name = strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(arg), strings.Join(parts, " ")))
-	} else {
-		name = arg
-	}
-	if name == "" || start < 0 || (end >= 0 && end < start) {
-		return "", 0, 0, fmt.Errorf("bad arguments")
-	}
-	return name, start, end, nil
 }
 
 // MFMT YYYYMMDDHHMMSS path (draft-somers-ftp-mfxx §3): set the time MDTM

@@ -2,9 +2,10 @@ package ftp
 
 import (
 	"fmt"
-	"slices"
 	"sort"
 	"strings"
+
+	"github.com/s3ftpd/s3ftpd/internal/ftp/wire"
 )
 
 func (s *session) cmdNOOP(string) { s.reply(200, "NOOP ok.") }
@@ -56,13 +57,7 @@ func (s *session) cmdOPTS(arg string) {
 	case "HASH":
 		s.optsHash(value)
 	case "MLST":
-		var facts []string
-		for _, f := range strings.Split(value, ";") {
-			f = strings.ToLower(strings.TrimSpace(f))
-			if slices.Contains(allFacts, f) && !slices.Contains(facts, f) {
-				facts = append(facts, f)
-			}
-		}
+		facts := wire.ParseFacts(value, allFacts)
 		s.mlstFacts = facts
 		s.reply(200, "MLST OPTS "+strings.Join(facts, ";")+suffix(len(facts) > 0, ";"))
 	default:

@@ -9,14 +9,15 @@ import (
 	"io"
 	"io/fs"
 	"path"
-	"strconv"
 	"time"
+
+	"github.com/s3ftpd/s3ftpd/internal/ftp/wire"
 )
 
 // REST (RFC 3659 §5): the byte offset for the next RETR.
 func (s *session) cmdREST(arg string) {
-	n, err := strconv.ParseInt(arg, 10, 64)
-	if err != nil || n < 0 {
+	n, ok := wire.ParseREST(arg)
+	if !ok {
 		s.reply(501, "REST needs a non-negative byte offset.")
 		return
 	}

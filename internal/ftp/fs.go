@@ -63,6 +63,9 @@ var (
 	ErrTooLarge = errors.New("exceeds storage allocation")
 	// ErrNotSupported: the store cannot do this operation (502/504).
 	ErrNotSupported = errors.New("operation not supported")
+	// ErrHashLimit: a HASH would read more bytes than Server.MaxHashBytes
+	// allows and no stored checksum answers it (504).
+	ErrHashLimit = errors.New("range exceeds the hash limit")
 	// ErrChanged: the file changed under the command (another upload
 	// committed, or a rename's source was replaced) between the moment the
 	// command looked at it and the moment it would have changed it; the

@@ -55,13 +55,15 @@ const (
 	HashCRC32  = "CRC32"
 )
 
-// Hasher answers HASH and XCRC/XMD5/XSHA256.
+// Hasher answers HASH and XCRC/XMD5/XSHA1/XSHA256.
 type Hasher interface {
 	// Hash returns the lowercase hex digest, with algo one of the Hash*
 	// constants, of bytes [start, end) of name; end < 0 means to the end.
-	// A stored checksum is used where it covers the range, else the bytes
-	// are streamed and hashed.
-	Hash(ctx context.Context, name, algo string, start, end int64) (string, error)
+	// A stored checksum is used where it covers the range, at any size;
+	// else the bytes are streamed and hashed, at most limit of them
+	// (limit <= 0: no limit): a longer range is ErrHashLimit, found
+	// before anything is read. The hash stops when ctx ends (ABOR).
+	Hash(ctx context.Context, name, algo string, start, end, limit int64) (string, error)
 }
 
 // ModTimeSetter answers MFMT (draft-somers-ftp-mfxx): the modification

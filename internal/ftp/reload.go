@@ -12,6 +12,7 @@ type Limits struct {
 	LoginFailuresPerIP  int
 	LoginFailuresGlobal int
 	MaxFileSize         int64
+	MaxHashBytes        int64
 	Bandwidth           Bandwidth
 	// Welcome is the 220 greeting; "": the default.
 	Welcome string
@@ -44,6 +45,6 @@ func (s *Server) limits() *Limits {
 func (s *Server) startLimits() *Limits {
 	return &Limits{MaxSessions: s.MaxSessions, MaxSessionsPerIP: s.MaxSessionsPerIP,
 		MaxSessionsPerUser: s.MaxSessionsPerUser, LoginFailuresPerIP: s.LoginFailuresPerIP,
-		LoginFailuresGlobal: s.LoginFailuresGlobal, MaxFileSize: s.MaxFileSize, Bandwidth: s.Bandwidth,
+		LoginFailuresGlobal: s.LoginFailuresGlobal, MaxFileSize: s.MaxFileSize, MaxHashBytes: s.MaxHashBytes, Bandwidth: s.Bandwidth,
 		Welcome: s.Welcome}
 }

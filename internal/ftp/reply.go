@@ -121,6 +121,12 @@ func replyFor(err error) (int, string) {
 		return 451, "Server busy: no download buffer free; try again later."
 	case errors.Is(err, ErrBufferBusy): // RFC 959 §4.2
 		return 452, "Insufficient storage space: server buffers are busy; try again later."
+	case errors.Is(err, ErrHashLimit):
+		// draft-bryan-ftp-hash (Security Considerations): a 5yz reply for a
+		// file the server's hashing policy does not cover.
+		return 504, "Too large to hash in one command; hash it in ranges (XSHA256 path start end)."
+	case errors.Is(err, errShuttingDown):
+		return 450, "Server shutting down; command abandoned. Try again."
 	case errors.Is(err, ErrNotSupported):
 		return 504, "Not supported by this server's storage."
 	case errors.Is(err, errNoDataConn):
@@ -166,4 +172,6 @@ var (
 	errDataTLS     = errors.New("data connection must use TLS")
 	// errDownloadBusy wraps ErrBufferBusy for a download (451).
 	errDownloadBusy = errors.New("download buffer")
+	// errShuttingDown: Shutdown abandoned a command (a HASH) in progress.
+	errShuttingDown = errors.New("server shutting down")
 )

@@ -119,6 +119,10 @@ type Server struct {
 	MaxFileSize        int64
 	MaxSessionsPerUser int
 	Bandwidth          Bandwidth
+	// MaxHashBytes is the most bytes one HASH, XCRC, XMD5, XSHA1 or XSHA256
+	// reads from storage and hashes (504 beyond it; a checksum the store
+	// keeps answers at any size); 0: no limit.
+	MaxHashBytes int64
 
 	once     sync.Once
 	cmds     map[string]command

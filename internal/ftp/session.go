@@ -13,6 +13,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/s3ftpd/s3ftpd/internal/ftp/wire"
 )
 
 // session is one control connection. Its state is owned by the command
@@ -21,11 +23,11 @@ import (
 type session struct {
 	srv    *Server
 	id     uint64
-	conn   net.Conn    // the accepted connection: deadlines and Close
-	ctrl   net.Conn    // the control stream on it (TLS after AUTH TLS)
-	in     *ctrlReader // reads ctrl; watches it while a command runs
+	conn   net.Conn         // the accepted connection: deadlines and Close
+	ctrl   net.Conn         // the control stream on it (TLS after AUTH TLS)
+	in     *wire.CtrlReader // reads ctrl; watches it while a command runs
 	r      *bufio.Reader
-	lines  lineReader
+	lines  *wire.LineReader
 	client netip.Addr // real client IP (PROXY-derived behind a LB)
 	local  netip.Addr // the address the client dialled (PROXY destination, else ours)
 	health bool       // a load balancer's health check (PROXY LOCAL)
@@ -103,9 +105,9 @@ func (s *session) setControl(c net.Conn) {
 	s.wmu.Lock()
 	s.ctrl = c
 	s.wmu.Unlock()
-	s.in = &ctrlReader{conn: c, gone: s.gone}
+	s.in = wire.NewCtrlReader(c, s.gone)
 	s.r = bufio.NewReaderSize(s.in, 512)
-	s.lines = lineReader{r: s.r}
+	s.lines = wire.NewLineReader(s.r)
 }
 
 // AddrIP is the IP of a TCP address, IPv4-mapped IPv6 unmapped (zero if
@@ -142,7 +144,7 @@ func (s *session) serve() {
 		line, err := s.readCommand()
 		var ne net.Error
 		switch {
-		case errors.Is(err, errLineTooLong):
+		case errors.Is(err, wire.ErrLineTooLong):
 			s.reply(500, "Command line too long.")
 			continue
 		case errors.As(err, &ne) && ne.Timeout():
@@ -169,11 +171,15 @@ func (s *session) serve() {
 					s.transferStatus()
 					continue
 				}
+			case "QUIT":
+				// A HASH in progress is abandoned (426), then QUIT is
+				// answered; a data transfer finishes first (RFC 959 §4.1.1).
+				s.cancelCommand(errAborted)
 			}
 			// Anything else waits for the transfer's final reply, in order.
-			s.in.watch()
+			s.in.Watch()
 			s.waitTransfer()
-			s.in.unwatch()
+			s.in.Unwatch()
 		}
 		s.begin(verb)
 		quit := s.dispatch(verb, arg)
@@ -218,7 +224,7 @@ func (s *session) finish(active bool) {
 // readCommand reads one command line within the deadline armRead sets.
 func (s *session) readCommand() (string, error) {
 	s.armRead()
-	return s.lines.read(maxLine)
+	return s.lines.Read(wire.MaxLine)
 }
 
 // armRead sets the control read deadline for the wait ahead: none while a
@@ -248,7 +254,7 @@ func (s *session) armRead() {
 // would use (a login begun with USER, PASV/PORT, REST, RNFR). Command
 // goroutine only.
 func (s *session) between() bool {
-	return !s.lines.partial() && (s.user == "" || s.acct != nil) &&
+	return !s.lines.Partial() && (s.user == "" || s.acct != nil) &&
 		s.pasv == nil && !s.active.IsValid() && s.rest == 0 && s.renameFrom == ""
 }
 
@@ -291,6 +297,11 @@ func (s *session) drain() {
 	s.draining = true
 	if !s.busy {
 		_ = s.conn.SetReadDeadline(time.Now())
+	}
+	if s.xfer != nil && s.xfer.command {
+		// A HASH is only reading: it is abandoned (450, try again
+		// elsewhere) rather than let hold up the drain.
+		s.xfer.cancel(errShuttingDown)
 	}
 }
 
@@ -400,8 +411,8 @@ func (s *session) dispatch(verb, arg string) (quit bool) {
 			defer func() { s.renameFrom = "" }()
 		}
 		if !c.conn {
-			s.in.watch()
-			defer s.in.unwatch()
+			s.in.Watch()
+			defer s.in.Unwatch()
 		}
 		quit = c.run(s, arg)
 		if c.write && !s.started && verb != "RNFR" {

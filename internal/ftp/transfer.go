@@ -39,6 +39,9 @@ type transfer struct {
 	bytes      atomic.Int64
 	size       atomic.Int64 // bytes it will move when known (a download), else 0
 	start      time.Time
+	// command: a command without a data connection run like a transfer
+	// (startCommand); it logs no transfer line and QUIT cancels it.
+	command bool
 
 	// The stall timer (see watch).
 	moved   atomic.Int64 // when a byte last moved, as time since start
@@ -60,10 +63,29 @@ func (s *session) startTransfer(verb, name string, run func(x *transfer) error) 
 		s.replyError(errNoDataConn, verb)
 		return
 	}
-	ctx, cancel := context.WithCancelCause(s.ctx)
-	x := &transfer{s: s, verb: verb, name: name, ctx: ctx, cancel: cancel, pasv: s.pasv, active: s.active,
-		done: make(chan struct{}), start: time.Now()}
+	x := s.newTransfer(verb, name)
+	x.pasv, x.active = s.pasv, s.active
 	s.pasv, s.active = nil, netip.AddrPort{}
+	s.launch(x, run)
+}
+
+// startCommand runs a command that uses no data connection but may read
+// much from storage (HASH of a large file) the way a transfer runs: in its
+// own goroutine, so that the command loop answers ABOR meanwhile (RFC 959
+// §4.1.3: 426, then 226) and QUIT, a vanished client and a drain cancel it
+// too (see cancelCommand). run sends the reply of success itself.
+func (s *session) startCommand(verb, name string, run func(x *transfer) error) {
+	x := s.newTransfer(verb, name)
+	x.command = true
+	s.launch(x, run)
+}
+
+func (s *session) newTransfer(verb, name string) *transfer {
+	ctx, cancel := context.WithCancelCause(s.ctx)
+	return &transfer{s: s, verb: verb, name: name, ctx: ctx, cancel: cancel, done: make(chan struct{}), start: time.Now()}
+}
+
+func (s *session) launch(x *transfer, run func(x *transfer) error) {
 	s.started = true
 	s.mu.Lock()
 	s.xfer = x
@@ -71,6 +93,19 @@ func (s *session) startTransfer(verb, name string, run func(x *transfer) error) 
 	_ = s.conn.SetReadDeadline(time.Time{})
 	s.mu.Unlock()
 	go x.run(run)
+}
+
+// cancelCommand cancels a running command started by startCommand (not a
+// data transfer, which runs to its end: RFC 959 §4.1.1 QUIT) with cause,
+// and reports whether there was one. It takes mu: drain calls it too.
+func (s *session) cancelCommand(cause error) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.xfer == nil || !s.xfer.command {
+		return false
+	}
+	s.xfer.cancel(cause)
+	return true
 }
 
 func (x *transfer) run(body func(*transfer) error) {
@@ -82,6 +117,12 @@ func (x *transfer) run(body func(*transfer) error) {
 	code := 226
 	if err != nil {
 		code, _ = replyFor(err)
+	}
+	if x.command {
+		x.s.srv.observe(func(o Observer) { o.CommandDone(x.verb, code) })
+		x.s.endTransfer()
+		close(x.done)
+		return
 	}
 	x.logLine(d, code, err)
 	x.s.srv.observe(func(o Observer) {

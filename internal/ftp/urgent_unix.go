@@ -13,7 +13,7 @@ import (
 // urgent byte out of the stream, so the command line never ends; python's
 // ftplib.abort() sends "ABOR\r\n" with MSG_OOB and would hang. Inline, the
 // byte is an ordinary one, and the Telnet IP/DM sequences around it are
-// dropped by the line reader (stripTelnet).
+// dropped by the line reader (wire.LineReader).
 func keepUrgentInline(c net.Conn) {
 	if r, ok := c.(interface{ Raw() net.Conn }); ok { // a PROXY protocol wrapper
 		c = r.Raw()

@@ -58,7 +58,7 @@ func TestHash(t *testing.T) {
 				h.Write(data[r[0]:end])
 				want := hex.EncodeToString(h.Sum(nil))
 				gets.Store(0)
-				got, err := e.rfs().Hash(e.ctx, name, c.algo, r[0], r[1])
+				got, err := e.rfs().Hash(e.ctx, name, c.algo, r[0], r[1], 0)
 				if err != nil || got != want {
 					t.Fatalf("%s %s [%d,%d): %q %v, want %q", name, c.algo, r[0], r[1], got, err, want)
 				}
@@ -80,7 +80,7 @@ func TestHash(t *testing.T) {
 		{"/h1000", "SHA-512", 0, -1, ftp.ErrNotSupported},
 		{"/missing", ftp.HashMD5, 0, -1, fs.ErrNotExist},
 	} {
-		if _, err := e.rfs().Hash(e.ctx, c.name, c.algo, c.start, c.end); !errors.Is(err, c.want) {
+		if _, err := e.rfs().Hash(e.ctx, c.name, c.algo, c.start, c.end, 0); !errors.Is(err, c.want) {
 			t.Errorf("hash %s %s [%d,%d): %v, want %v", c.name, c.algo, c.start, c.end, err, c.want)
 		}
 	}
@@ -103,7 +103,7 @@ func TestSetModTime(t *testing.T) {
 	if ct := aws.ToString(h.ContentType); ct != "application/pdf" || h.Metadata["project"] != "x" || h.Metadata[metaSHA256] == "" {
 		t.Fatalf("headers not kept: %q %v", ct, h.Metadata)
 	}
-	if sum, _ := e.rfs().Hash(e.ctx, "/doc.pdf", ftp.HashCRC32, 0, -1); sum != fmt.Sprintf("%08x", crc32.ChecksumIEEE([]byte("%PDF-1.7"))) {
+	if sum, _ := e.rfs().Hash(e.ctx, "/doc.pdf", ftp.HashCRC32, 0, -1, 0); sum != fmt.Sprintf("%08x", crc32.ChecksumIEEE([]byte("%PDF-1.7"))) {
 		t.Fatalf("crc after MFMT: %s", sum)
 	}
 	mustEqual(t, "content", e.read("/doc.pdf", 0), []byte("%PDF-1.7"))

@@ -31,8 +31,9 @@ var _ ftp.Hasher = (*fsys)(nil)
 // metadata (objects stored with one PutObject, i.e. up to the first part
 // size; S3 cannot take metadata at the end of a multipart upload). Anything
 // else — other algorithms, ranges, objects of other writers — streams the
-// bytes with a (ranged) GET and hashes them.
-func (f *fsys) Hash(ctx context.Context, name, algo string, start, end int64) (string, error) {
+// bytes with a (ranged) GET and hashes them: at most limit bytes (else
+// ftp.ErrHashLimit, before the GET), and the GET ends with ctx (ABOR).
+func (f *fsys) Hash(ctx context.Context, name, algo string, start, end, limit int64) (string, error) {
 	key, err := f.key("hash", name)
 	if err != nil {
 		return "", err
@@ -61,6 +62,9 @@ func (f *fsys) Hash(ctx context.Context, name, algo string, start, end int64) (s
 		if sum, ok := storedHash(head, algo); ok {
 			return sum, nil
 		}
+	}
+	if limit > 0 && end-start > limit {
+		return "", fmt.Errorf("s3fs: hash %s: %d bytes, limit %d: %w", name, end-start, limit, ftp.ErrHashLimit)
 	}
 	h := newHash()
 	if start < end {

@@ -260,8 +260,9 @@ func (m *MemFS) Resume(_ context.Context, name string, offset int64) (ftp.Upload
 
 func (m *MemFS) PartialSize(context.Context, string) (int64, bool, error) { return 0, false, nil }
 
-// Hash digests bytes [start, end) of name.
-func (m *MemFS) Hash(_ context.Context, name, algo string, start, end int64) (string, error) {
+// Hash digests bytes [start, end) of name, at most limit of them
+// (limit <= 0: any); a stored checksum is never kept.
+func (m *MemFS) Hash(ctx context.Context, name, algo string, start, end, limit int64) (string, error) {
 	m.mu.Lock()
 	f, ok := m.files[name]
 	m.mu.Unlock()
@@ -273,6 +274,12 @@ func (m *MemFS) Hash(_ context.Context, name, algo string, start, end int64) (st
 	}
 	if start > end {
 		return "", fs.ErrInvalid
+	}
+	if limit > 0 && end-start > limit {
+		return "", ftp.ErrHashLimit
+	}
+	if err := ctx.Err(); err != nil {
+		return "", err
 	}
 	var h hash.Hash
 	switch algo {

@@ -1,4 +1,9 @@
-package ftp
+// Package wire is the byte level of the FTP control connection: reading
+// command lines (RFC 959 §4.1, Telnet bytes of RFC 854 removed) and parsing
+// the arguments of the commands that take more than a path. It is apart
+// from package ftp, and uses only the standard library, so that its fuzz
+// targets build and run in seconds.
+package wire
 
 import (
 	"bufio"
@@ -6,10 +11,11 @@ import (
 	"errors"
 )
 
-// maxLine bounds a command line: a 1 000-byte S3 key plus verb and slack.
-const maxLine = 8192
+// MaxLine bounds a command line: a 1 000-byte S3 key plus verb and slack.
+const MaxLine = 8192
 
-var errLineTooLong = errors.New("command line too long")
+// ErrLineTooLong: a line longer than the limit was consumed (500).
+var ErrLineTooLong = errors.New("command line too long")
 
 // Telnet bytes (RFC 854) that clients mix into the control stream; ABOR is
 // often preceded by IAC IP IAC DM (RFC 959 §4.1.3).
@@ -20,10 +26,10 @@ const (
 	telnetDM   = 242 // Data Mark: ends the Synch
 )
 
-// lineReader reads CRLF (or bare LF) terminated command lines. A line cut
+// LineReader reads CRLF (or bare LF) terminated command lines. A line cut
 // short by a read deadline (the session wakes up to look at the idle and
 // drain timers) is kept and continued by the next read.
-type lineReader struct {
+type LineReader struct {
 	r       *bufio.Reader
 	buf     []byte
 	tooLong bool
@@ -32,9 +38,12 @@ type lineReader struct {
 	skipLF bool
 }
 
-// read returns the next line without its end and with Telnet command
+// NewLineReader reads lines from r.
+func NewLineReader(r *bufio.Reader) *LineReader { return &LineReader{r: r} }
+
+// Read returns the next line without its end and with Telnet command
 // sequences removed. A line longer than max is consumed and reported as
-// errLineTooLong; the session goes on.
+// ErrLineTooLong; the session goes on.
 //
 // A line that ends in CR with nothing after it yet is whole: clients that
 // send a command as urgent data (RFC 959 §4.1.3 for ABOR; python's
@@ -44,7 +53,7 @@ type lineReader struct {
 // after all, is dropped. A CR not followed by LF is no Telnet end of line
 // (RFC 854 allows CR only before LF or NUL) and no valid name holds one
 // (553), so nothing a correct client sends is split by this.
-func (l *lineReader) read(max int) (string, error) {
+func (l *LineReader) Read(max int) (string, error) {
 	for {
 		n := l.r.Buffered()
 		if n == 0 {
@@ -79,13 +88,13 @@ func (l *lineReader) read(max int) (string, error) {
 	buf, tooLong := l.buf, l.tooLong
 	l.buf, l.tooLong = nil, false
 	if tooLong {
-		return "", errLineTooLong
+		return "", ErrLineTooLong
 	}
 	return string(stripTelnet(trimEOL(buf))), nil
 }
 
 // take adds b to the line, or drops the line once it outgrows max.
-func (l *lineReader) take(b []byte, max int) {
+func (l *LineReader) take(b []byte, max int) {
 	if l.tooLong {
 		return
 	}
@@ -97,12 +106,12 @@ func (l *lineReader) take(b []byte, max int) {
 }
 
 // endsInCR reports whether all that has arrived of the line ends in CR.
-func (l *lineReader) endsInCR() bool {
+func (l *LineReader) endsInCR() bool {
 	return !l.tooLong && len(l.buf) > 0 && l.buf[len(l.buf)-1] == '\r'
 }
 
-// partial reports whether part of a line has arrived.
-func (l *lineReader) partial() bool { return len(l.buf) > 0 || l.tooLong }
+// Partial reports whether part of a line has arrived.
+func (l *LineReader) Partial() bool { return len(l.buf) > 0 || l.tooLong }
 
 func trimEOL(b []byte) []byte {
 	if n := len(b); n > 0 && b[n-1] == '\n' {

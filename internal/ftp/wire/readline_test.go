@@ -1,4 +1,4 @@
-package ftp
+package wire
 
 import (
 	"bufio"
@@ -35,12 +35,12 @@ func TestLineReaderPieces(t *testing.T) {
 			c, s := net.Pipe()
 			defer c.Close()
 			defer s.Close()
-			l := lineReader{r: bufio.NewReader(s)}
+			l := NewLineReader(bufio.NewReader(s))
 			lines := make(chan string, len(tc.want))
 			errc := make(chan error, 1)
 			go func() {
 				for range tc.want {
-					line, err := l.read(maxLine)
+					line, err := l.Read(MaxLine)
 					if err != nil {
 						errc <- err
 						return
@@ -77,19 +77,19 @@ func TestLineReaderTooLong(t *testing.T) {
 	c, s := net.Pipe()
 	defer c.Close()
 	defer s.Close()
-	l := lineReader{r: bufio.NewReader(s)}
+	l := NewLineReader(bufio.NewReader(s))
 	go func() {
-		long := make([]byte, 3*maxLine)
+		long := make([]byte, 3*MaxLine)
 		for i := range long {
 			long[i] = 'x'
 		}
 		_, _ = c.Write(long)
 		_, _ = c.Write([]byte("\r\nNOOP\r\n"))
 	}()
-	if _, err := l.read(maxLine); !errors.Is(err, errLineTooLong) {
-		t.Fatalf("err %v, want errLineTooLong", err)
+	if _, err := l.Read(MaxLine); !errors.Is(err, ErrLineTooLong) {
+		t.Fatalf("err %v, want ErrLineTooLong", err)
 	}
-	if line, err := l.read(maxLine); err != nil || line != "NOOP" {
+	if line, err := l.Read(MaxLine); err != nil || line != "NOOP" {
 		t.Fatalf("after a long line: %q %v", line, err)
 	}
 }

@@ -1,4 +1,4 @@
-package ftp
+package wire
 
 import (
 	"errors"
@@ -6,7 +6,7 @@ import (
 	"time"
 )
 
-// ctrlReader is the control stream beneath the session's line reader.
+// CtrlReader is the control stream beneath the session's line reader.
 // While a command runs, it keeps one read pending on the connection, as
 // net/http's connReader does while a handler runs: a client that closes its
 // control connection is then noticed at once and gone is called, which
@@ -14,9 +14,9 @@ import (
 // is blocked in. A byte that arrives instead (a pipelined command) is kept
 // for the next Read.
 //
-// Read, watch and unwatch are called by the command goroutine only; the
+// Read, Watch and Unwatch are called by the command goroutine only; the
 // background read hands its result over by closing bg.
-type ctrlReader struct {
+type CtrlReader struct {
 	conn net.Conn // the control stream (TLS after AUTH TLS)
 	gone func(error)
 
@@ -26,9 +26,15 @@ type ctrlReader struct {
 	err error // the background read found the client gone
 }
 
+// NewCtrlReader reads conn; gone is called (from another goroutine) when
+// a watching read finds the connection closed or broken.
+func NewCtrlReader(conn net.Conn, gone func(error)) *CtrlReader {
+	return &CtrlReader{conn: conn, gone: gone}
+}
+
 var errPendingRead = errors.New("ftp: control read while watching")
 
-func (r *ctrlReader) Read(p []byte) (int, error) {
+func (r *CtrlReader) Read(p []byte) (int, error) {
 	switch {
 	case r.bg != nil:
 		return 0, errPendingRead
@@ -43,10 +49,10 @@ func (r *ctrlReader) Read(p []byte) (int, error) {
 	return r.conn.Read(p)
 }
 
-// watch starts the background read, unless one runs or its result has not
+// Watch starts the background read, unless one runs or its result has not
 // been consumed yet. The read has no deadline: a command in progress is not
 // idle.
-func (r *ctrlReader) watch() {
+func (r *CtrlReader) Watch() {
 	if r.bg != nil || r.has || r.err != nil {
 		return
 	}
@@ -65,10 +71,10 @@ func (r *ctrlReader) watch() {
 	}()
 }
 
-// unwatch ends the background read by moving the read deadline into the
+// Unwatch ends the background read by moving the read deadline into the
 // past, and waits for it. The session sets its own deadline before it
 // reads again.
-func (r *ctrlReader) unwatch() {
+func (r *CtrlReader) Unwatch() {
 	if r.bg == nil {
 		return
 	}
