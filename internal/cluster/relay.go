@@ -397,7 +397,10 @@ func (r *Registry) forward(port int, c net.Conn) {
 	log.Info("data connection relayed to the node that owns its PASV")
 	n1, n2 := pipe(c, oc, func() error {
 		err := r.sendEOF(cl.Relay, nonce)
-		if err != nil {
+		switch {
+		case errors.Is(err, errOwnerGone): // it ended the transfer meanwhile
+			log.Debug("end-of-file notice after the owner ended the transfer")
+		case err != nil:
 			log.Warn("relayed data connection reset: the owner did not take the end-of-file notice, so it will not commit the upload", "err", err)
 		}
 		return err
@@ -440,6 +443,9 @@ func (r *Registry) dialOwner(ctx context.Context, cl claim, port int, client net
 	return oc, h.nonce, nil
 }
 
+// errOwnerGone: the owner no longer holds the relayed connection.
+var errOwnerGone = errors.New("the owner no longer holds the relayed connection")
+
 // sendEOF tells the owner at relay that the client ended the relayed
 // connection nonce, and waits for its answer.
 func (r *Registry) sendEOF(relay string, nonce [16]byte) error {
@@ -457,7 +463,7 @@ func (r *Registry) sendEOF(relay string, nonce [16]byte) error {
 		_, err = io.ReadFull(c, ack[:])
 	}
 	if err == nil && ack[0] != 0 {
-		err = errors.New("the owner no longer holds the relayed connection")
+		err = errOwnerGone
 	}
 	return err
 }
@@ -469,11 +475,12 @@ func (r *Registry) sendEOF(relay string, nonce [16]byte) error {
 // for a lost connection. io.Copy between TCP connections uses splice(2).
 func pipe(client net.Conn, owner *net.TCPConn, notifyEOF func() error) (toOwner, toClient int64) {
 	up := make(chan struct{})
+	var ownerEnded atomic.Bool // a download's end, or an upload the owner ended
 	go func() {
 		defer close(up)
 		var err error
 		toOwner, err = io.Copy(owner, client)
-		if err == nil {
+		if err == nil && !ownerEnded.Load() {
 			err = notifyEOF()
 		}
 		if err == nil {
@@ -484,6 +491,7 @@ func pipe(client net.Conn, owner *net.TCPConn, notifyEOF func() error) (toOwner,
 		}
 	}()
 	toClient, _ = io.Copy(client, owner)
+	ownerEnded.Store(true)
 	closeWrite(client)
 	client.Close()
 	owner.Close()
