@@ -322,27 +322,14 @@ type relayedConn struct {
 
 func (c *relayedConn) RemoteAddr() net.Addr { return c.remote }
 
-// eofWait bounds ConfirmEOF's wait for the relaying node's half close.
-const eofWait = 15 * time.Second
-
 // errEOFUnconfirmed: the relayed connection ended, but the relaying node
 // did not say that the client ended it.
 var errEOFUnconfirmed = errors.New("the relaying node did not confirm the client's end of file (it may have died)")
 
-// ConfirmEOF implements ftp.EOFConfirmer. It waits (up to eofWait, or
-// ctx) for the relaying node's half close, which follows its end-of-file
-// notice: at once for a plain upload, whose end of file was that close;
-// under TLS the client closes only after the close_notify the session
-// sent. nil only if the notice came before it.
-func (c *relayedConn) ConfirmEOF(ctx context.Context) error {
-	deadline := time.Now().Add(eofWait)
-	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
-		deadline = d
-	}
-	_ = c.TCPConn.SetReadDeadline(deadline)
-	if _, err := io.Copy(io.Discard, c.TCPConn); err != nil {
-		return fmt.Errorf("%w: %w", errEOFUnconfirmed, err)
-	}
+// ConfirmEOF implements ftp.EOFConfirmer: nil only if the relaying node's
+// notice came. The session asks once it read the end of the connection,
+// and the relaying node half-closes only after its notice was taken.
+func (c *relayedConn) ConfirmEOF() error {
 	if !c.eof.Load() {
 		return errEOFUnconfirmed
 	}

@@ -34,7 +34,7 @@ type PassiveListener interface {
 // interrupted (426) and nothing is stored (RFC 959 §3.4.1: in stream
 // mode only the sender's close marks the end of the file).
 type EOFConfirmer interface {
-	ConfirmEOF(ctx context.Context) error
+	ConfirmEOF() error
 }
 
 // PortPool is the single-node PassiveProvider: one listener per port of a

@@ -2,7 +2,6 @@ package ftp
 
 import (
 	"context"
-	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
@@ -32,7 +31,7 @@ type transfer struct {
 	pasv       PassiveListener
 	active     netip.AddrPort
 	data       net.Conn      // the data connection, once open (raw, under any TLS)
-	tlsData    *tls.Conn     // its TLS layer under PROT P
+	tlsEOF     *eofSeen      // under PROT P on an EOFConfirmer: what the TLS layer read
 	reader     io.ReadCloser // storage handle of a download
 	upload     Upload        // storage handle of an upload
 	done       chan struct{}
@@ -287,31 +286,55 @@ func (x *transfer) openData(opening string) (net.Conn, error) {
 	context.AfterFunc(x.ctx, func() { raw.Close() })
 	s.reply(150, opening)
 	x.watch(s.srv.StallTimeout, s.minRate(x))
+	if _, ok := raw.(EOFConfirmer); ok && s.protP {
+		x.tlsEOF = &eofSeen{Conn: raw}
+		conn = x.tlsEOF
+	}
 	if conn, err = s.protectData(x.ctx, conn); err != nil {
 		return nil, err
 	}
-	x.tlsData, _ = conn.(*tls.Conn)
 	return &countConn{Conn: s.paced(x, conn), x: x}, nil
 }
 
 // confirmEOF checks, for a data connection that may end without the
 // client (EOFConfirmer: one relayed by another node), that the end of an
-// upload was the client's. Under PROT P the close_notify goes first: a
-// client closes its side only after it.
+// upload was the client's. Under PROT P an end that came as a TLS
+// close_notify alert is the client's already (only the client holds the
+// keys; RFC 8446 §6.1); only a bare TCP end needs the confirmation.
 func (x *transfer) confirmEOF() error {
 	c, ok := x.data.(EOFConfirmer)
 	if !ok {
 		return nil
 	}
-	if x.tlsData != nil {
-		_ = x.tlsData.CloseWrite()
+	if x.tlsEOF != nil && !x.tlsEOF.ended.Load() {
+		return nil
 	}
-	if err := c.ConfirmEOF(x.ctx); err != nil {
+	if err := c.ConfirmEOF(); err != nil {
 		x.s.log.Warn("relayed data connection ended without the client's end of file; upload not committed", "path", x.name, "err", err)
 		return fmt.Errorf("%w: %w", errDataLost, err)
 	}
 	return nil
 }
+
+// eofSeen is the TCP connection under a TLS data connection, noting
+// whether the TLS layer read its end: crypto/tls returns io.EOF both for a
+// close_notify and for a TCP end at a record boundary, and only the
+// latter can come from a relaying node that died.
+type eofSeen struct {
+	net.Conn
+	ended atomic.Bool
+}
+
+func (c *eofSeen) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if err != nil {
+		c.ended.Store(true)
+	}
+	return n, err
+}
+
+// Raw is the connection under it (peerClosed looks through).
+func (c *eofSeen) Raw() net.Conn { return c.Conn }
 
 // watch starts the stall timer: a transfer is cancelled (errStalled),
 // whatever it waits for — a client that stopped sending or reading, or
