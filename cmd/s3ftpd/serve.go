@@ -62,12 +62,14 @@ func serve(ctx context.Context, cfg config.Config, cfgPath string, stdout, stder
 		StallTimeout: cfg.Store.S3.StallTimeout,
 	}
 	bucket, prefix := cfg.Store.S3.Bucket, cfg.Store.S3.Prefix
+	var embedded embeddedStore
 	if cfg.UseEmbedded() {
 		e := cfg.Store.Embedded
 		store, err := startEmbedded(ctx, cfg, log)
 		if err != nil {
 			return fmt.Errorf("embedded store: %w", err)
 		}
+		embedded = store
 		defer store.Close()
 		copts = s3fs.ClientOptions{Region: "us-east-1", Endpoint: store.Endpoint(), PathStyle: true,
 			AccessKey: store.AccessKey(), SecretKey: store.SecretKey(), StallTimeout: cfg.Store.S3.StallTimeout}
@@ -178,7 +180,14 @@ func serve(ctx context.Context, cfg config.Config, cfgPath string, stdout, stder
 	srv.SetLimits(limitsOf(cfg))
 	if cfgPath != "" {
 		cr := &configReload{path: cfgPath, log: log, level: level, srv: srv, auth: auth, cur: cfg,
-			newAuth: func(c config.Config) (ftp.Authenticator, error) { return newAuth(c, files) }}
+			newAuth: func(c config.Config) (ftp.Authenticator, error) {
+				if embedded != nil { // as at the start: the store has every home bucket
+					if err := embedded.EnsureBuckets(ctx, c.HomeBuckets()); err != nil {
+						return nil, err
+					}
+				}
+				return newAuth(c, files)
+			}}
 		hup.add("config "+cfgPath, cr.reload)
 	}
 	if cnode != nil {

@@ -75,5 +75,7 @@ type embeddedStore interface {
 	Bucket() string
 	AccessKey() string
 	SecretKey() string
+	// EnsureBuckets creates the home buckets a reloaded config names.
+	EnsureBuckets(ctx context.Context, names []string) error
 	Close() error
 }

@@ -77,13 +77,24 @@ func (s *Store) ready(ctx context.Context) error {
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
-	for _, b := range s.buckets {
-		if err := ensureBucket(ctx, c, b); err != nil {
-			return fmt.Errorf("embeds3: bucket %q: %w", b, err)
-		}
+	if err := s.EnsureBuckets(ctx, s.buckets); err != nil {
+		return err
 	}
 	if !s.keepUploads {
 		abortStaleUploadsAll(ctx, c, cutoff, s.log)
+	}
+	return nil
+}
+
+// EnsureBuckets creates those of names that do not exist yet (the home
+// buckets a reloaded config names; Options.Buckets at the start).
+func (s *Store) EnsureBuckets(ctx context.Context, names []string) error {
+	c, tr := s.client()
+	defer tr.CloseIdleConnections()
+	for _, b := range names {
+		if err := ensureBucket(ctx, c, b); err != nil {
+			return fmt.Errorf("embeds3: bucket %q: %w", b, err)
+		}
 	}
 	return nil
 }

@@ -2,8 +2,11 @@ package e2e
 
 import (
 	"bufio"
+	"bytes"
+	"fmt"
 	"net"
 	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -30,23 +33,7 @@ func TestSIGHUPReloadsConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	reloads := 0
-	hup := func(cfg string, want string) {
-		t.Helper()
-		if err := os.WriteFile(n.cfgPath, []byte(cfg), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		before := strings.Count(n.out.String(), want)
-		if err := syscall.Kill(n.cmd.Process.Pid, syscall.SIGHUP); err != nil {
-			t.Fatal(err)
-		}
-		reloads++
-		for deadline := time.Now().Add(10 * time.Second); strings.Count(n.out.String(), want) == before; time.Sleep(20 * time.Millisecond) {
-			if time.Now().After(deadline) {
-				t.Fatalf("SIGHUP %d: no %q in the log:\n%s", reloads, want, n.out.String())
-			}
-		}
-	}
+	hup := func(cfg, want string) { t.Helper(); sighup(t, n, cfg, want) }
 	login := func(user, pass string) error {
 		c, err := client.Dial(n.Addr, client.DialWithTimeout(30*time.Second))
 		if err != nil {
@@ -141,6 +128,63 @@ func TestSIGHUPReloadsConfig(t *testing.T) {
 	case <-n.exited:
 		t.Fatalf("the process exited: %v", n.waitErr)
 	default:
+	}
+}
+
+// sighup writes cfg to n's config file, sends SIGHUP and waits (10s at
+// most) for one more want in the log.
+func sighup(t *testing.T, n *node, cfg, want string) {
+	t.Helper()
+	if err := os.WriteFile(n.cfgPath, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	before := strings.Count(n.out.String(), want)
+	if err := syscall.Kill(n.cmd.Process.Pid, syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); strings.Count(n.out.String(), want) == before; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("SIGHUP: no %q in the log:\n%s", want, n.out.String())
+		}
+	}
+}
+
+// TestSIGHUPReloadHomeInANewBucket: a user that a reload adds with a home
+// in a bucket no home named before, and a member of a group a reload adds
+// with such a home, store their files there: the embedded store creates
+// the home buckets of a reloaded config as it does those at the start.
+func TestSIGHUPReloadHomeInANewBucket(t *testing.T) {
+	curl := requireTool(t, "curl")
+	const users = "users:\n  - {name: demo, password: demo}\n"
+	n := startNode(t, nodeOptions{users: users})
+	if !n.logged("msg=\"serving FTP\"") {
+		t.Fatalf("not serving:\n%s", n.out.String())
+	}
+	orig, err := os.ReadFile(n.cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := strings.Replace(string(orig), users, users+"  - {name: dan, password: d-pw, home: \"s3://newbucket/d\"}\n"+
+		"  - {name: carol, password: c-pw, group: drop}\n", 1) +
+		"groups:\n  - name: drop\n    home: s3://dropbox/in/{user}\n    permissions: [upload, list]\n"
+	sighup(t, n, next, "SIGHUP: config reloaded")
+	base := fmt.Sprintf("ftp://127.0.0.1:%d/", n.Port)
+	small, data := randomFile(t, t.TempDir(), "small.bin", 3000)
+	store := filepath.Join(n.dir, "store", "buckets") // versitygw posix: a directory per bucket
+	for _, c := range []struct{ login, file string }{
+		{"dan:d-pw", filepath.Join(store, "newbucket", "d", "x.bin")},
+		{"carol:c-pw", filepath.Join(store, "dropbox", "in", "carol", "x.bin")},
+	} {
+		if out, err := run(t, time.Minute, nil, curl, "-sS", "--user", c.login, "-T", small, base+"x.bin"); err != nil {
+			t.Errorf("%s: STOR after SIGHUP: %v %s", c.login, err, out)
+			continue
+		}
+		if got, err := os.ReadFile(c.file); err != nil || !bytes.Equal(got, data) {
+			t.Errorf("%s: file not at %s: %v", c.login, c.file, err)
+		}
+	}
+	if out, err := run(t, time.Minute, nil, curl, "-sS", "--user", "carol:c-pw", base+"x.bin"); err == nil {
+		t.Errorf("download by a member of an upload+list group worked: %q", out)
 	}
 }
 
