@@ -481,7 +481,10 @@ func viaLB(t *testing.T, addr, client string, port int) net.Conn {
 func TestClusterRelayedAbortAndStall(t *testing.T) {
 	e := startCluster(t, clusterOptions{nodes: 2, stall: 2 * time.Second})
 	const client = "127.0.2.77"
-	data := make([]byte, 32<<20)
+	// Larger than every kernel buffer on the way (owner and relay socket
+	// buffers, the relay's splice pipe, the client's window): with 32 MiB
+	// the owner could write it all and answer 226 before the ABOR.
+	data := make([]byte, 128<<20)
 	rand.Read(data)
 	c := goClientVia(t, e, client)
 	if err := c.Stor("big.bin", bytes.NewReader(data)); err != nil {
