@@ -124,7 +124,7 @@ func serve(ctx context.Context, cfg config.Config, cfgPath string, stdout, stder
 		storeAttrs[len(storeAttrs)-1] = "AWS S3 (region " + client.Options().Region + ")"
 	}
 	watchCtx, stopWatch := context.WithCancel(ctx)
-	waitWatch := watchStore(watchCtx, files, log, storeAttrs, notify, func() { files.CheckConditional(watchCtx) })
+	waitWatch, storeOK := watchStore(watchCtx, files, log, storeAttrs, notify, func() { files.CheckConditional(watchCtx) })
 	defer func() { stopWatch(); waitWatch() }()
 	// The janitor (partial uploads) stops before the embedded store does.
 	maintainCtx, stopMaintain := context.WithCancel(ctx)
@@ -222,7 +222,12 @@ func serve(ctx context.Context, cfg config.Config, cfgPath string, stdout, stder
 		go func() { served <- serve() }()
 	}
 	log.Info("serving FTP", "listen", ln.Addr().String(), "passive_ports", cfg.Passive.Ports.String())
-	fmt.Fprintf(stdout, "s3ftpd: ready on %s\n", readyURL(cfg, ln.Addr().String()))
+	if storeOK {
+		fmt.Fprintf(stdout, "s3ftpd: ready on %s\n", readyURL(cfg, ln.Addr().String()))
+	} else {
+		fmt.Fprintf(stdout, "s3ftpd: serving on %s but NOT READY: the store check failed (see the ERROR line; it is retried)\n",
+			readyURL(cfg, ln.Addr().String()))
+	}
 	_ = notify.Ready("serving FTP on " + ln.Addr().String())
 	go notify.Watchdog(ctx, nil)
 

@@ -23,8 +23,9 @@ const (
 // 2 s to 30 s, until it passes; then "store check passed" is logged and
 // the conditional-request probe runs. Why start unready rather than exit:
 // README "Store errors at start". ok is called once the check passes. The
-// returned function waits for the watcher to end (after ctx ends).
-func watchStore(ctx context.Context, files *s3fs.Store, log *slog.Logger, attrs []any, notify *ops.Notifier, ok func()) (wait func()) {
+// returned function waits for the watcher to end (after ctx ends); passed
+// says whether the first check passed.
+func watchStore(ctx context.Context, files *s3fs.Store, log *slog.Logger, attrs []any, notify *ops.Notifier, ok func()) (wait func(), passedFirst bool) {
 	done := make(chan struct{})
 	check := func() bool {
 		cctx, cancel := context.WithTimeout(ctx, time.Minute)
@@ -48,7 +49,7 @@ func watchStore(ctx context.Context, files *s3fs.Store, log *slog.Logger, attrs 
 	if check() {
 		passed()
 		close(done)
-		return func() {}
+		return func() {}, true
 	}
 	go func() {
 		defer close(done)
@@ -66,7 +67,7 @@ func watchStore(ctx context.Context, files *s3fs.Store, log *slog.Logger, attrs 
 			wait = min(2*wait, storeRetryMax)
 		}
 	}()
-	return func() { <-done }
+	return func() { <-done }, false
 }
 
 // embeddedStore is the embedded S3-compatible store as serve uses it.

@@ -191,6 +191,16 @@ func (d *decoder) mapping(n *yaml.Node, v reflect.Value, path string) {
 		}
 		seen[k.Value] = k.Line
 		idx, ok := fields[k.Value]
+		if name, _, glued := strings.Cut(k.Value, ":"); !ok && glued {
+			// "password:x" in a flow mapping is one plain key (YAML needs
+			// a space after the colon); what follows the colon may be a
+			// secret, so it is not repeated.
+			if path != "" {
+				name = path + "." + name
+			}
+			d.errorf(k, name+":…", "unknown key: write a space after the colon (\"key: value\"); the rest of it is not shown")
+			continue
+		}
 		if !ok {
 			d.errorf(k, p, "unknown key (known here: %s)", strings.Join(names, ", "))
 			continue

@@ -78,6 +78,9 @@ timeouts:
 			if !n.logged("store check failed") || !n.logged(c.want) {
 				t.Fatalf("no ERROR line with %s:\n%s", c.want, n.out.String())
 			}
+			if !n.logged("but NOT READY: the store check failed") || strings.Contains(n.out.String(), "s3ftpd: ready on") {
+				t.Errorf("stdout does not say the server is not ready:\n%s", n.out.String())
+			}
 			readyz := fmt.Sprintf("http://127.0.0.1:%d/readyz", ops)
 			if code := httpCode(t, readyz); code != http.StatusServiceUnavailable {
 				t.Fatalf("/readyz %d with a broken store, want 503", code)
