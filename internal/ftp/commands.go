@@ -34,7 +34,7 @@ func commandTable() map[string]command {
 		"FEAT": {run: h((*session).cmdFEAT)},
 		"OPTS": {run: h((*session).cmdOPTS), arg: true},
 		"HELP": {run: h((*session).cmdHELP)},
-		"STAT": {run: h((*session).cmdSTAT), login: true},
+		"STAT": {run: h((*session).cmdSTAT), login: true, name: true}, // STAT name: a listing (RFC 959 §4.1.3)
 		"TYPE": {run: h((*session).cmdTYPE), login: true, arg: true},
 		"MODE": {run: h((*session).cmdMODE), login: true, arg: true},
 		"STRU": {run: h((*session).cmdSTRU), login: true, arg: true},

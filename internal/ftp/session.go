@@ -326,7 +326,7 @@ func (s *session) end() {
 	s.cancel()
 	s.waitTransfer()
 	s.closePassive()
-	s.conn.Close()
+	lingerClose(s.conn)
 	if s.userCounted {
 		s.srv.userSess.drop(s.acct.Name)
 		s.srv.releaseSharedUser(s)
@@ -437,4 +437,33 @@ func (s *session) audit(verb, arg, from string) {
 		attrs = append(attrs, "path", s.abs(arg))
 	}
 	s.log.Info("audit", attrs...)
+}
+
+// lingerClose closes a control connection gracefully: a half close (after
+// TLS's close_notify), then a short, bounded read of what the client still
+// sends (a late LF after a CR-ended QUIT, pipelined commands) until it
+// closes too. Closing with unread bytes makes the kernel send a reset,
+// which can cost the client the last reply (net/http closes the same
+// way). A connection already closed (kill) returns at once.
+func lingerClose(c net.Conn) {
+	if t, ok := c.(*tls.Conn); ok {
+		_ = t.CloseWrite()
+	}
+	raw := c
+	for {
+		switch w := raw.(type) {
+		case *tls.Conn:
+			raw = w.NetConn()
+			continue
+		case interface{ Raw() net.Conn }:
+			raw = w.Raw()
+			continue
+		}
+		break
+	}
+	if tc, ok := raw.(*net.TCPConn); ok && tc.CloseWrite() == nil {
+		_ = tc.SetReadDeadline(time.Now().Add(time.Second))
+		_, _ = io.Copy(io.Discard, io.LimitReader(tc, 64<<10))
+	}
+	c.Close()
 }
