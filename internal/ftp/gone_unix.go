@@ -3,7 +3,6 @@
 package ftp
 
 import (
-	"crypto/tls"
 	"errors"
 	"net"
 	"syscall"
@@ -14,18 +13,7 @@ import (
 // recv(MSG_PEEK|MSG_DONTWAIT) returns 0 at end of stream. Wrappers (TLS,
 // PROXY protocol) are looked through to the TCP socket.
 func peerClosed(c net.Conn) bool {
-	for {
-		switch w := c.(type) {
-		case *tls.Conn:
-			c = w.NetConn()
-			continue
-		case interface{ Raw() net.Conn }:
-			c = w.Raw()
-			continue
-		}
-		break
-	}
-	sc, ok := c.(syscall.Conn)
+	sc, ok := tcpUnder(c).(syscall.Conn)
 	if !ok {
 		return false
 	}

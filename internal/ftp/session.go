@@ -449,21 +449,23 @@ func lingerClose(c net.Conn) {
 	if t, ok := c.(*tls.Conn); ok {
 		_ = t.CloseWrite()
 	}
-	raw := c
-	for {
-		switch w := raw.(type) {
-		case *tls.Conn:
-			raw = w.NetConn()
-			continue
-		case interface{ Raw() net.Conn }:
-			raw = w.Raw()
-			continue
-		}
-		break
-	}
-	if tc, ok := raw.(*net.TCPConn); ok && tc.CloseWrite() == nil {
+	if tc, ok := tcpUnder(c).(*net.TCPConn); ok && tc.CloseWrite() == nil {
 		_ = tc.SetReadDeadline(time.Now().Add(time.Second))
 		_, _ = io.Copy(io.Discard, io.LimitReader(tc, 64<<10))
 	}
 	c.Close()
+}
+
+// tcpUnder is the connection under c's wrappers (TLS, PROXY protocol).
+func tcpUnder(c net.Conn) net.Conn {
+	for {
+		switch w := c.(type) {
+		case *tls.Conn:
+			c = w.NetConn()
+		case interface{ Raw() net.Conn }:
+			c = w.Raw()
+		default:
+			return c
+		}
+	}
 }
