@@ -112,9 +112,7 @@ func readRelayHeader(r io.Reader, secret []byte, now time.Time) (relayHeader, er
 	}
 	tok, mac := rest[:len(rest)-sha256.Size], rest[len(rest)-sha256.Size:]
 	buf = append(buf, tok...)
-	m := hmac.New(sha256.New, secret)
-	m.Write(buf)
-	if !hmac.Equal(m.Sum(nil), mac) {
+	if !signedBy(secret, buf, mac) {
 		return h, errBadMAC
 	}
 	h.time = time.Unix(0, int64(binary.BigEndian.Uint64(fixed[4:12])))
@@ -125,10 +123,23 @@ func readRelayHeader(r io.Reader, secret []byte, now time.Time) (relayHeader, er
 		return h, errBadHeader
 	}
 	h.client, h.token = ap, string(tok)
-	if d := now.Sub(h.time); d > maxSkew || d < -maxSkew {
+	if !inSkew(h.time, now) {
 		return h, errStale
 	}
 	return h, nil
+}
+
+// signedBy reports whether mac is body's HMAC-SHA256 with secret.
+func signedBy(secret, body, mac []byte) bool {
+	m := hmac.New(sha256.New, secret)
+	m.Write(body)
+	return hmac.Equal(m.Sum(nil), mac)
+}
+
+// inSkew reports whether a message stamped t is within maxSkew of now.
+func inSkew(t, now time.Time) bool {
+	d := now.Sub(t)
+	return d <= maxSkew && d >= -maxSkew
 }
 
 // eofNotice says that the client ended the relayed connection nonce.
@@ -155,14 +166,12 @@ func readEOFNotice(r io.Reader, secret []byte, now time.Time) (eofNotice, error)
 		return e, fmt.Errorf("%w: %w", errBadHeader, err)
 	}
 	body, mac := b[:4+8+16], b[4+8+16:]
-	m := hmac.New(sha256.New, secret)
-	m.Write(body)
-	if !hmac.Equal(m.Sum(nil), mac) {
+	if !signedBy(secret, body, mac) {
 		return e, errBadMAC
 	}
 	e.time = time.Unix(0, int64(binary.BigEndian.Uint64(body[4:12])))
 	copy(e.nonce[:], body[12:28])
-	if d := now.Sub(e.time); d > maxSkew || d < -maxSkew {
+	if !inSkew(e.time, now) {
 		return e, errStale
 	}
 	return e, nil
