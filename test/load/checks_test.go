@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -72,5 +73,24 @@ func TestChecksCatchCorruption(t *testing.T) {
 	}
 	if st.totalErrors() != 0 {
 		t.Fatalf("errors %s", counts(st.errs))
+	}
+}
+
+// TestVerdictCatchesGoroutineLeak: goroutines beyond what the remaining
+// descriptors explain fail the run; those the store sockets and new
+// passive listeners explain do not.
+func TestVerdictCatchesGoroutineLeak(t *testing.T) {
+	base := procSample{goroutines: 28, kinds: fdKinds{listeners: 6, store: 4}}
+	after := procSample{goroutines: 28 + 2*22 + 17, kinds: fdKinds{listeners: 23, store: 26}}
+	res := &result{stats: newStats(), baseline: base, passivePorts: 20, rounds: []round{{settled: after}}}
+	res.stats.ops["STOR"], res.stats.ops["RETR"], res.stats.checkedN = 1, 1, 1
+	if err := res.verdict(defaultOptions()); err != nil {
+		t.Fatalf("explained goroutines: %v", err)
+	}
+	leak := after
+	leak.goroutines += goroutineSlack + 32 // one per session of a small run
+	res.rounds = []round{{settled: after, lingered: &leak}}
+	if err := res.verdict(defaultOptions()); err == nil || !strings.Contains(err.Error(), "goroutines not back") {
+		t.Fatalf("a leak of 32 goroutines passed: %v", err)
 	}
 }

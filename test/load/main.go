@@ -117,7 +117,6 @@ func printReport(w io.Writer, opt options, r *result) {
 			fmt.Fprintf(w, "  last GC by then: %v (at the baseline: %v)\n", rr.gc, r.baseGC)
 		}
 	}
-	fmt.Fprintf(w, "goroutines: not measured (s3ftpd exposes no debug endpoint; threads are OS threads)\n")
 	fmt.Fprintf(w, "s3ftpd log: %d ERROR, %d WARN lines\n", r.serverLog["level=ERROR"], r.serverLog["level=WARN"])
 	fmt.Fprintf(w, "load average before %s, after %s\n", r.loadBefore, r.loadAfter)
 	if opt.keep {

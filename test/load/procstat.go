@@ -1,8 +1,11 @@
 package main
 
 import (
+	"bufio"
 	"fmt"
+	"net/http"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -10,17 +13,75 @@ import (
 
 // procSample is what the driver reads of the server process: resident
 // memory (VmRSS, VmHWM), open descriptors (/proc/PID/fd) and OS threads
-// (Threads). Goroutines are not measured: s3ftpd exposes no debug endpoint
-// by default, and the driver adds none.
+// (Threads) from /proc, and goroutines and the live heap from s3ftpd's own
+// /metrics (the Go collector's go_goroutines and go_memstats_alloc_bytes).
 type procSample struct {
 	at           time.Duration // since the sessions started
 	rss, hwm     int64         // bytes
 	fds, threads int
 	kinds        fdKinds
-	sessions     int // driver sessions running at that moment
+	goroutines   int
+	heap         int64 // bytes of live and not yet collected heap objects
+	sessions     int   // driver sessions running at that moment
 }
 
-// readProc samples pid; storePort tells its store connections apart.
+// probe is how the driver samples the server: its PID, the store's port
+// (to tell its store connections apart) and its /metrics address.
+type probe struct {
+	pid, storePort int
+	metrics        string // http://127.0.0.1:PORT/metrics
+}
+
+// read samples the server.
+func (pr probe) read() (procSample, error) {
+	p, err := readProc(pr.pid, pr.storePort)
+	if err != nil {
+		return p, err
+	}
+	m, err := scrape(pr.metrics, "go_goroutines", "go_memstats_alloc_bytes")
+	if err != nil {
+		return p, err
+	}
+	p.goroutines, p.heap = int(m["go_goroutines"]), int64(m["go_memstats_alloc_bytes"])
+	return p, nil
+}
+
+// scrape reads the named samples (metrics without labels) from a
+// Prometheus text exposition.
+func scrape(url string, names ...string) (map[string]float64, error) {
+	// No keep-alive: a connection left open would count as a client's.
+	c := http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	resp, err := c.Get(url)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("%s: %s", url, resp.Status)
+	}
+	out := map[string]float64{}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		name, v, ok := strings.Cut(sc.Text(), " ")
+		if ok && slices.Contains(names, name) {
+			if out[name], err = strconv.ParseFloat(strings.TrimSpace(v), 64); err != nil {
+				return nil, fmt.Errorf("%s: %s: %v", url, name, err)
+			}
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, err
+	}
+	for _, n := range names {
+		if _, ok := out[n]; !ok {
+			return nil, fmt.Errorf("%s: no %s", url, n)
+		}
+	}
+	return out, nil
+}
+
+// readProc samples pid's /proc figures.
 func readProc(pid, storePort int) (procSample, error) {
 	var p procSample
 	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
@@ -58,7 +119,8 @@ func readProc(pid, storePort int) (procSample, error) {
 }
 
 func (p procSample) String() string {
-	return fmt.Sprintf("RSS %.1f MiB, fds %d (%v), threads %d", mib(p.rss), p.fds, p.kinds, p.threads)
+	return fmt.Sprintf("RSS %.1f MiB, heap %.1f MiB, fds %d (%v), threads %d, goroutines %d",
+		mib(p.rss), mib(p.heap), p.fds, p.kinds, p.threads, p.goroutines)
 }
 
 func mib(n int64) float64 { return float64(n) / (1 << 20) }

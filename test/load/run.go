@@ -82,8 +82,8 @@ func run(ctx context.Context, opt options, logf func(string, ...any)) (*result, 
 		res.stopErr = srv.stop()
 		res.serverLog = srv.proc.logLines("level=ERROR", "level=WARN", "panic")
 	}()
-	pid := srv.proc.pid()
-	logf("s3ftpd pid %d on %s (%s store), work dir %s", pid, srv.addr, opt.store, work)
+	pr := srv.probe()
+	logf("s3ftpd pid %d on %s (%s store), work dir %s", pr.pid, srv.addr, opt.store, work)
 	if err := warmUp(ctx, srv, opt); err != nil {
 		return res, fmt.Errorf("warm-up: %w", err)
 	}
@@ -93,7 +93,7 @@ func run(ctx context.Context, opt options, logf func(string, ...any)) (*result, 
 	case <-time.After(opt.quiet):
 	}
 	res.passivePorts = srv.passivePorts
-	if res.baseline, err = readProc(pid, srv.storePort); err != nil {
+	if res.baseline, err = pr.read(); err != nil {
 		return res, err
 	}
 	logf("baseline: %v; load average %s", res.baseline, res.loadBefore)
@@ -105,7 +105,7 @@ func run(ctx context.Context, opt options, logf func(string, ...any)) (*result, 
 	cfg := &sessionConfig{addr: srv.addr, user: srv.user, pass: srv.pass, opTimeout: opt.opTimeout, think: opt.think,
 		maxFiles: opt.maxFiles, sizes: sizeDist{multipart: opt.multipart, maxSize: opt.maxSize}, stats: res.stats}
 	var active atomic.Int64
-	sampled := sampleEvery(pid, srv.storePort, opt.sample, &active, logf)
+	sampled := sampleEvery(pr, opt.sample, &active, logf)
 	defer func() { res.samples = sampled.stop() }()
 	for r := range max(opt.rounds, 1) {
 		rr, err := runRound(ctx, r, cfg, opt, srv, &active, res, logf)
@@ -140,9 +140,9 @@ func runRound(ctx context.Context, r int, cfg *sessionConfig, opt options, srv *
 	if !srv.proc.running() {
 		return rr, fmt.Errorf("s3ftpd exited during the run: %v", srv.proc.waitErr)
 	}
-	pid := srv.proc.pid()
+	pr := srv.probe()
 	var err error
-	rr.settled, err = settle(ctx, pid, srv.storePort, res.baseline, opt.settle)
+	rr.settled, err = settle(ctx, pr, res.baseline, opt.settle)
 	logf("round %d: after the sessions: %v; load average %s", r+1, rr.settled, loadAvg())
 	if err != nil || opt.linger <= 0 {
 		return rr, err
@@ -152,7 +152,7 @@ func runRound(ctx context.Context, r int, cfg *sessionConfig, opt options, srv *
 		return rr, ctx.Err()
 	case <-time.After(opt.linger):
 	}
-	p, err := readProc(pid, srv.storePort)
+	p, err := pr.read()
 	rr.lingered = &p
 	logf("round %d: %v later: %v; load average %s", r+1, opt.linger, p, loadAvg())
 	if opt.gctrace {
@@ -231,7 +231,7 @@ type sampler struct {
 	done  chan []procSample
 }
 
-func sampleEvery(pid, storePort int, every time.Duration, active *atomic.Int64, logf func(string, ...any)) *sampler {
+func sampleEvery(pr probe, every time.Duration, active *atomic.Int64, logf func(string, ...any)) *sampler {
 	s := &sampler{stopc: make(chan struct{}), done: make(chan []procSample, 1)}
 	t0 := time.Now()
 	go func() {
@@ -245,7 +245,7 @@ func sampleEvery(pid, storePort int, every time.Duration, active *atomic.Int64, 
 				return
 			case <-t.C:
 			}
-			p, err := readProc(pid, storePort)
+			p, err := pr.read()
 			if err != nil {
 				continue
 			}
@@ -263,9 +263,10 @@ func (s *sampler) stop() []procSample {
 }
 
 // settle waits (at most limit, at least a second) until the server has no
-// client connection left and no more other descriptors than at the
-// baseline, and returns its figures then.
-func settle(ctx context.Context, pid, storePort int, base procSample, limit time.Duration) (procSample, error) {
+// client connection left, no more other descriptors than at the baseline
+// and no goroutines beyond what its descriptors explain, and returns its
+// figures then.
+func settle(ctx context.Context, pr probe, base procSample, limit time.Duration) (procSample, error) {
 	deadline := time.Now().Add(limit)
 	for {
 		select {
@@ -273,11 +274,23 @@ func settle(ctx context.Context, pid, storePort int, base procSample, limit time
 			return procSample{}, ctx.Err()
 		case <-time.After(time.Second):
 		}
-		p, err := readProc(pid, storePort)
-		if err != nil || p.kinds.clients == 0 && p.kinds.other <= base.kinds.other || time.Now().After(deadline) {
+		p, err := pr.read()
+		quiet := p.kinds.clients == 0 && p.kinds.other <= base.kinds.other && p.goroutines <= base.explainedGoroutines(p)
+		if err != nil || quiet || time.Now().After(deadline) {
 			return p, err
 		}
 	}
+}
+
+// goroutineSlack: goroutines that come and go without a descriptor (timers
+// of the runtime and of the server, the janitor's sweep).
+const goroutineSlack = 8
+
+// explainedGoroutines is the most goroutines a server may hold at p when
+// base was its baseline (see verdict).
+func (base procSample) explainedGoroutines(p procSample) int {
+	return base.goroutines + 2*max(p.kinds.store-base.kinds.store, 0) +
+		max(p.kinds.listeners-base.kinds.listeners, 0) + goroutineSlack
 }
 
 // verdict lists what makes the run a failure.
@@ -301,6 +314,20 @@ func (r *result) verdict(opt options) error {
 		if a.clients > 0 || a.other > b.other || a.listeners > b.listeners+r.passivePorts {
 			errs = append(errs, fmt.Errorf("round %d: s3ftpd descriptors not back after the sessions: before %v, after %v",
 				i+1, b, a))
+		}
+	}
+	// Goroutines flat: what is left once the sessions are gone is the
+	// baseline plus what the remaining descriptors explain — at most two
+	// per store socket (the HTTP client's read and write loops; with the
+	// embedded store both ends are in the process, and the server end has
+	// one) and one per passive listener opened since — and goroutineSlack.
+	// A session's goroutines that outlived it would show here.
+	for i, rr := range r.rounds {
+		for _, p := range []*procSample{&rr.settled, rr.lingered} {
+			if p != nil && p.goroutines > r.baseline.explainedGoroutines(*p) {
+				errs = append(errs, fmt.Errorf("round %d: s3ftpd goroutines not back after the sessions: %d, at most %d explained (baseline %d)",
+					i+1, p.goroutines, r.baseline.explainedGoroutines(*p), r.baseline.goroutines))
+			}
 		}
 	}
 	if n := r.serverLog["panic"]; n > 0 {

@@ -104,6 +104,7 @@ func (p *process) logLines(words ...string) map[string]int {
 type server struct {
 	addr, user, pass string
 	storePort        int // the S3 endpoint's port
+	opsPort          int // ops.listen: /metrics
 	passivePorts     int // size of the passive range
 	proc             *process
 	store            *process // nil for the embedded store
@@ -145,6 +146,9 @@ func startServer(ctx context.Context, dir, bin, store, versitygw string, gctrace
 	if err != nil {
 		return nil, err
 	}
+	if srv.opsPort, err = freePort(); err != nil {
+		return nil, err
+	}
 	var storeYAML string
 	switch store {
 	case "embedded":
@@ -162,7 +166,7 @@ func startServer(ctx context.Context, dir, bin, store, versitygw string, gctrace
 		return nil, fmt.Errorf("-store %q: want embedded or versitygw", store)
 	}
 	cfg := fmt.Sprintf("listen: %q\npassive:\n  ports: \"%d-%d\"\nstore:\n%susers:\n  - name: %s\n    password_hash: %q\n"+
-		"log:\n  level: info\n", srv.addr, first, first+19, storeYAML, srv.user, hash)
+		"log:\n  level: info\nops:\n  listen: \"127.0.0.1:%d\"\n", srv.addr, first, first+19, storeYAML, srv.user, hash, srv.opsPort)
 	cfgPath := filepath.Join(dir, "s3ftpd.yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		srv.stop()
@@ -181,6 +185,11 @@ func startServer(ctx context.Context, dir, bin, store, versitygw string, gctrace
 		return nil, err
 	}
 	return srv, nil
+}
+
+// probe samples the running s3ftpd.
+func (s *server) probe() probe {
+	return probe{pid: s.proc.pid(), storePort: s.storePort, metrics: fmt.Sprintf("http://127.0.0.1:%d/metrics", s.opsPort)}
 }
 
 // stop ends s3ftpd, then the store; it returns what went wrong.
