@@ -234,16 +234,28 @@ func rawLogin(ctx context.Context, addr string, local net.Addr, user, pass strin
 		c.Close()
 		return nil, fmt.Errorf("greeting: %w", err)
 	}
-	if _, err := rc.cmd(331, "USER "+user); err != nil {
-		c.Close()
-		return nil, err
+	// vsftpd logs an anonymous user in at USER (230, no PASS).
+	code, err := rc.cmdAny("USER " + user)
+	if err == nil && code == 331 {
+		_, err = rc.cmd(230, "PASS "+pass)
+	} else if err == nil && code != 230 {
+		err = fmt.Errorf("USER: %d", code)
 	}
-	if _, err := rc.cmd(230, "PASS "+pass); err != nil {
+	if err != nil {
 		c.Close()
 		return nil, err
 	}
 	_ = c.SetDeadline(time.Time{})
 	return rc, nil
+}
+
+// cmdAny sends one command and returns its reply's code.
+func (rc *rawConn) cmdAny(line string) (int, error) {
+	if _, err := io.WriteString(rc.c, line+"\r\n"); err != nil {
+		return 0, err
+	}
+	code, _, err := rc.r.ReadResponse(0)
+	return code, err
 }
 
 // cmd sends one command and reads its reply, which must have code want.

@@ -83,7 +83,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fl.BoolVar(&o.storeLog, "store-log", false, "versitygw logs every S3 request to versitygw-access.log in the work directory (use with -keep; slows the store)")
 	fl.StringVar(&o.label, "label", "", "name the s3ftpd under test in the report (default: the git commit of the tree)")
 	size := fl.String("size", "", "override the STOR/RETR size, e.g. 256MiB or 2GiB")
-	only := fl.String("only", "", "run only these parts (comma-separated: throughput, small, list, latency, rate, sessions, profile, cluster)")
+	only := fl.String("only", "", "run only these parts (comma-separated: memory, throughput, small, list, latency, rate, sessions, profile, cluster)")
 	fl.DurationVar(&o.rtt, "rtt", 20*time.Millisecond, "latency mode: time the proxy in front of the store adds to every S3 request")
 	if err := fl.Parse(args); err != nil {
 		return o, err
@@ -131,7 +131,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		o.only = map[string]bool{}
 		for _, p := range strings.Split(*only, ",") {
 			switch p = strings.TrimSpace(p); p {
-			case "throughput", "small", "list", "latency", "rate", "sessions", "profile", "cluster":
+			case "memory", "throughput", "small", "list", "latency", "rate", "sessions", "profile", "cluster":
 				o.only[p] = true
 			default:
 				return o, fmt.Errorf("-only: unknown part %q", p)
@@ -301,6 +301,9 @@ func (h *harness) run(ctx context.Context) (err error) {
 	}
 	peers := h.startPeers(ctx, st)
 
+	if h.opt.part("memory") {
+		h.memory(ctx, st, srv, peers)
+	}
 	if h.opt.part("throughput") {
 		h.throughput(ctx, st, srv, peers)
 	}
@@ -381,6 +384,12 @@ func (h *harness) prepareServer(ctx context.Context) error {
 	h.logf("building s3ftpd")
 	if out, err := runCmd(ctx, 10*time.Minute, nil, root, "go", "build", "-o", h.s3ftpdBin, "./cmd/s3ftpd"); err != nil {
 		return fmt.Errorf("go build ./cmd/s3ftpd: %v\n%s", err, out)
+	}
+	if h.opt.part("memory") {
+		// The production build (docs/operations.md), for the memory figures.
+		if out, err := runCmd(ctx, 10*time.Minute, nil, root, "go", "build", "-tags", "noembed", "-o", noembedBin(h.s3ftpdBin), "./cmd/s3ftpd"); err != nil {
+			h.logf("go build -tags noembed ./cmd/s3ftpd: %v\n%s", err, out)
+		}
 	}
 	return nil
 }

@@ -213,6 +213,17 @@ func treeCPU(pid int) (time.Duration, error) {
 		return 0, err
 	}
 	total := self + reaped
+	for _, c := range descendants(pid) {
+		if s, r, err := readCPU(c); err == nil {
+			total += s + r
+		}
+	}
+	return total, nil
+}
+
+// descendants lists pid's live descendant processes (at most 10 000).
+func descendants(pid int) []int {
+	var out []int
 	seen := map[int]bool{pid: true}
 	queue := []int{pid}
 	for len(queue) > 0 && len(seen) < 10000 {
@@ -229,12 +240,10 @@ func treeCPU(pid int) (time.Duration, error) {
 			}
 			seen[cp] = true
 			queue = append(queue, cp)
-			if s, r, err := readCPU(cp); err == nil {
-				total += s + r
-			}
+			out = append(out, cp)
 		}
 	}
-	return total, nil
+	return out
 }
 
 // cpuMeter measures the CPU time several servers spend during one

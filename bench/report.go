@@ -329,8 +329,9 @@ const methodText = `- One S3 server process (versitygw ` + versitygwVersion + `,
   bytes generated in memory, a download is read and counted, not stored.
 - **Throughput**: each round does, one after the other, the SDK upload, the s3ftpd STOR, each peer's STOR, then
   the downloads, then deletes the objects; each ratio is the median of the per-round ratios. The SDK baseline makes
-  the requests s3ftpd makes (internal/s3fs): 8 MiB parts, 4 in flight while the next is filled, CRC32 per part,
-  UNSIGNED-PAYLOAD, one GetObject stream for a download; the clients come from ` + "`s3fs.NewClient`" + `. A STOR
+  the kind of requests s3ftpd makes (internal/s3fs): multipart, 4 parts in flight while the next is filled, CRC32
+  per part, UNSIGNED-PAYLOAD, one GetObject stream for a download; the clients come from ` + "`s3fs.NewClient`" + `.
+  Its parts are 8 MiB (as rclone's), s3ftpd runs with its defaults (5 MiB parts, which hold less memory). A STOR
   is timed until its 226 (object stored), a PUT until CompleteMultipartUpload returned.
 - **Small files**: 16 logged-in sessions, each doing PASV+STOR of 4 KiB files in a loop, vs 16 goroutines doing
   PutObject; sessions are opened before the clock starts.

@@ -24,6 +24,9 @@ type ftpServer struct {
 	// base is the directory the benchmark writes into ("/pub" for
 	// vsftpd's anonymous uploads).
 	base string
+	// Where base is stored: a key prefix in the store (S3 servers), or a
+	// local directory (vsftpd). The memory part puts objects there.
+	keyPrefix, localDir string
 }
 
 // passiveRange picks n consecutive ports below the ephemeral range
@@ -90,8 +93,9 @@ func (h *harness) s3ftpdConfig(st *s3store, nc nodeConfig) (string, error) {
 		fmt.Fprintf(&b, "  s3:\n    bucket: %q\n    region: us-east-1\n    endpoint: %q\n    path_style: true\n"+
 			"    access_key: %q\n    secret_key: %q\n", st.bucket, st.endpoint, st.access, st.secret)
 	}
-	// The same part size and concurrency as the direct SDK baseline.
-	fmt.Fprintf(&b, "    part_size: %dMiB\n    concurrency: %d\n    buffer_budget: 256MiB\n", partSize>>20, partConcurrency)
+	// s3ftpd's defaults (part_size 5 MiB, concurrency 4, buffer_budget
+	// 256 MiB), as it ships; the direct SDK baseline and rclone use 8 MiB
+	// parts, 4 in flight.
 	// A bcrypt hash at the lowest cost: every login (even with a plain
 	// password) spends one bcrypt at the dearest configured cost, and
 	// 10 000 logins at the default cost would take minutes of CPU.
@@ -111,6 +115,11 @@ func (h *harness) s3ftpdConfig(st *s3store, nc nodeConfig) (string, error) {
 // startS3ftpd starts a fresh s3ftpd process on st and waits until it
 // answers FTP (and, for the embedded store, S3).
 func (h *harness) startS3ftpd(ctx context.Context, st *s3store) (*ftpServer, error) {
+	return h.startS3ftpdBin(ctx, st, h.s3ftpdBin, "s3ftpd.yaml")
+}
+
+// startS3ftpdBin starts the s3ftpd binary bin with its config in file.
+func (h *harness) startS3ftpdBin(ctx context.Context, st *s3store, bin, file string) (*ftpServer, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
@@ -122,11 +131,11 @@ func (h *harness) startS3ftpd(ctx context.Context, st *s3store) (*ftpServer, err
 	listen := fmt.Sprintf("127.0.0.1:%d", port)
 	var p *proc
 	for _, withLimits := range []bool{h.limitsKnown, false} {
-		cfg, err := h.s3ftpdConfig(st, nodeConfig{file: "s3ftpd.yaml", listen: listen, pasvFirst: first, pasvLast: last, withLimits: withLimits})
+		cfg, err := h.s3ftpdConfig(st, nodeConfig{file: file, listen: listen, pasvFirst: first, pasvLast: last, withLimits: withLimits})
 		if err != nil {
 			return nil, err
 		}
-		p, err = h.procs.start("s3ftpd", nil, h.s3ftpdBin, "--config", cfg)
+		p, err = h.procs.start("s3ftpd", nil, bin, "--config", cfg)
 		if err != nil {
 			return nil, err
 		}
@@ -141,7 +150,7 @@ func (h *harness) startS3ftpd(ctx context.Context, st *s3store) (*ftpServer, err
 		}
 		h.logf("s3ftpd rejects the limits section; running without it (per-IP caps may apply)")
 	}
-	srv := &ftpServer{name: "s3ftpd", addr: listen, user: "bench", pass: h.ftpPass, proc: p, base: "/"}
+	srv := &ftpServer{name: "s3ftpd", addr: listen, user: "bench", pass: h.ftpPass, proc: p, base: "/", keyPrefix: s3ftpdHome + "/"}
 	if st.embedded {
 		if err := st.connectEmbedded(ctx, p); err != nil {
 			_ = p.stop()
@@ -228,7 +237,7 @@ func (h *harness) startRclone(ctx context.Context, bin string, st *s3store) (*ft
 		_ = p.stop()
 		return nil, err
 	}
-	return &ftpServer{name: "rclone", addr: addr, user: "bench", pass: h.ftpPass, proc: p, base: "/"}, nil
+	return &ftpServer{name: "rclone", addr: addr, user: "bench", pass: h.ftpPass, proc: p, base: "/", keyPrefix: "rclone/"}, nil
 }
 
 // vsftpdBinary returns the path of an installed vsftpd, or "".
@@ -320,5 +329,5 @@ func (h *harness) startVsftpd(ctx context.Context, bin, dir string) (*ftpServer,
 		return nil, err
 	}
 	// Anonymous users land in anon_root; uploads go to /pub.
-	return &ftpServer{name: "vsftpd", addr: addr, user: "anonymous", pass: "bench@", proc: p, base: "/pub/"}, nil
+	return &ftpServer{name: "vsftpd", addr: addr, user: "anonymous", pass: "bench@", proc: p, base: "/pub/", localDir: dir}, nil
 }

@@ -26,6 +26,8 @@ func (m mover) label() string {
 		return "vsftpd (local disk)"
 	case "rclone":
 		return "rclone serve ftp"
+	case noembedName:
+		return "s3ftpd -tags noembed"
 	}
 	return m.name
 }

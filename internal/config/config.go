@@ -211,7 +211,7 @@ func Default() Config {
 		Store: Store{
 			Embedded: Embedded{Dir: "./s3ftpd-data"},
 			S3: S3{
-				PartSize:           8 * MiB,
+				PartSize:           5 * MiB,
 				Concurrency:        4,
 				BufferBudget:       256 * MiB,
 				BufferWait:         30 * time.Second,

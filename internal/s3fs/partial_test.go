@@ -177,7 +177,7 @@ func TestPartialResumeTwice(t *testing.T) {
 // A tail of at least 5 MiB (a first part that was not full) is copied
 // server-side into the resumed upload instead of being read back.
 func TestPartialBigTail(t *testing.T) {
-	e := newEnv(t, Options{ResumeWindow: time.Hour}) // 8 MiB parts
+	e := newEnv(t, Options{PartSize: 8 * mib, ResumeWindow: time.Hour})
 	var gets atomic.Int32
 	e.store = countGets(e.store, &gets)
 	e.fs = e.store.FS("/")

@@ -2,22 +2,33 @@ package s3fs
 
 // Part-size schedule. FTP does not announce a file's size, so an upload
 // cannot choose one part size up front: small parts keep memory low for the
-// common case, but S3 allows only 10 000 parts. The part size therefore grows
-// with the part number:
+// common case, but S3 allows only 10 000 parts. Parts therefore keep the
+// configured size up to flatBytes (the first flatParts parts), so an upload
+// up to that size holds the same memory from its start to its end, then
+// double every partsPerDoubling parts:
 //
-//	size(n) = min(PartSize × 2^((n-1)/partsPerDoubling), maxPart)   n = 1…10 000
-//	maxPart = min(5 GiB, max(PartSize, BufferBudget/2))   (block-aligned)
+//	size(n) = PartSize                                          n ≤ flatParts
+//	size(n) = min(PartSize × 2^(1+(n-flatParts-1)/partsPerDoubling), maxPart)
+//	maxPart = min(5 GiB, max(PartSize, BufferBudget/2), the smallest share cap)
 //
-// With the defaults (8 MiB, 256 MiB budget → maxPart 128 MiB) parts are
-// 8 MiB up to ~2 GB, 16 MiB up to ~6 GB, 32 MiB up to ~14 GB, 64 MiB up to
-// ~30 GB, then 128 MiB: 10 000 parts hold 1 182 000 MiB ≈ 1.13 TiB. Parts are
-// buffered whole (S3 needs each part's length before sending it, and a part
-// of a stream of unknown length is only known to be complete once it is
-// received), so a part cannot exceed the budget; half of it leaves room for
-// a second upload or for the next part while one is sent. Reaching S3's
-// 5 TiB object limit needs maxPart ≥ 1 GiB, i.e. BufferBudget ≥ 2 GiB. An
-// upload beyond what the schedule allows fails with ftp.ErrTooLarge.
-const partsPerDoubling = 250
+// With the defaults (5 MiB, 256 MiB budget, 25 % shares → maxPart 64 MiB)
+// parts are 5 MiB up to 10 GiB, then 10, 20 and 40 MiB for 125 parts each
+// (up to ~18.5 GiB), then 64 MiB: 10 000 parts hold ~492 GiB (a 512 MiB
+// budget: maxPart 128 MiB, ~960 GiB). Parts are buffered whole (S3 needs
+// each part's length before sending it, and a part of a stream of unknown
+// length is only known to be complete once it is received), so a part
+// cannot exceed the budget; half of it leaves room for a second upload or
+// for the next part while one is sent. Reaching S3's 5 TiB object limit
+// needs maxPart ≥ 1 GiB, i.e. BufferBudget ≥ 4 GiB with the default
+// shares. An upload beyond what the schedule allows fails with
+// ftp.ErrTooLarge.
+const (
+	flatBytes        = 10 << 30
+	partsPerDoubling = 125
+)
+
+// flatParts is how many parts keep the configured size.
+func (s *Store) flatParts() int32 { return int32(min(flatBytes/max(s.partSize, 1), MaxParts)) }
 
 // maxPartFor is the largest part an upload may buffer.
 func maxPartFor(partSize, budget int64) int64 {
@@ -27,7 +38,11 @@ func maxPartFor(partSize, budget int64) int64 {
 
 // partSize is the target size of part n (1-based).
 func (s *Store) partSizeOf(n int32) int64 {
-	shift := (n - 1) / partsPerDoubling
+	flat := s.flatParts()
+	if n <= flat {
+		return min(s.partSize, s.maxPart)
+	}
+	shift := 1 + (n-flat-1)/partsPerDoubling
 	size := s.partSize
 	for range shift {
 		if size >= s.maxPart {

@@ -126,8 +126,8 @@ func TestStallTimeoutSparesMovingTransfers(t *testing.T) {
 	// pause a transfer for a while, but not 60 pieces long (a 1 s deadline
 	// against 70 ms failed under CI load).
 	const stall, piece = 3 * time.Second, 50 * time.Millisecond
-	e, p := faultEnv(t, stall, Options{})
-	body := make([]byte, 8<<20) // 128 pieces of 64 KiB: ~6.4 s
+	e, p := faultEnv(t, stall, Options{PartSize: 8 << 20}) // one PutObject
+	body := make([]byte, 8<<20)                            // 128 pieces of 64 KiB: ~6.4 s
 	rand.Read(body)
 	p.Set(s3faults.Rule{Op: "PutObject", Kind: s3faults.Trickle, Delay: piece})
 	start := time.Now()

@@ -63,20 +63,37 @@ func TestPartReader(t *testing.T) {
 
 func TestPartSizeSchedule(t *testing.T) {
 	s := &Store{partSize: DefaultPartSize, maxPart: maxPartFor(DefaultPartSize, DefaultBufferBudget)}
+	flat := s.flatParts()
+	if flat != 2048 {
+		t.Errorf("%d flat parts of 5 MiB, want 2048 (10 GiB)", flat)
+	}
 	for _, c := range []struct {
 		part int32
 		want int64
 	}{
-		{1, 8 * mib}, {250, 8 * mib}, {251, 16 * mib}, {501, 32 * mib}, {751, 64 * mib},
-		{1001, 128 * mib}, {1251, 128 * mib}, {MaxParts, 128 * mib},
+		{1, 5 * mib}, {250, 5 * mib}, {flat, 5 * mib}, {flat + 1, 10 * mib}, {flat + 126, 20 * mib},
+		{flat + 251, 40 * mib}, {flat + 376, 80 * mib}, {flat + 501, 128 * mib}, {MaxParts, 128 * mib},
 	} {
 		if got := s.partSizeOf(c.part); got != c.want {
 			t.Errorf("part %d: %d MiB, want %d MiB", c.part, got/mib, c.want/mib)
 		}
 	}
-	const tib = 1 << 40
-	if max := s.maxUploadSize(); max < tib {
-		t.Errorf("defaults reach only %d GiB, want at least 1 TiB", max>>30)
+	// Up to 10 GiB every part has the configured size: the memory an upload
+	// holds does not grow on the way.
+	var sum int64
+	for n := int32(1); n <= flat; n++ {
+		sum += s.partSizeOf(n)
+	}
+	if sum != 10<<30 {
+		t.Errorf("the flat parts hold %d MiB, want 10 GiB", sum/mib)
+	}
+	// The defaults' share caps limit parts to 64 MiB: ~492 GiB; 128 MiB
+	// parts (a 512 MiB budget): ~960 GiB.
+	for _, c := range []struct{ maxPart, atLeast int64 }{{64 * mib, 490 << 30}, {128 * mib, 950 << 30}} {
+		st := &Store{partSize: DefaultPartSize, maxPart: c.maxPart}
+		if got := st.maxUploadSize(); got < c.atLeast {
+			t.Errorf("%d MiB parts reach %d GiB, want at least %d GiB", c.maxPart/mib, got>>30, c.atLeast>>30)
+		}
 	}
 	// A 2 GiB budget reaches S3's 5 TiB limit; parts never exceed 5 GiB.
 	big := &Store{partSize: DefaultPartSize, maxPart: maxPartFor(DefaultPartSize, 2<<30)}
@@ -95,13 +112,13 @@ func TestPartSizeSchedule(t *testing.T) {
 
 // The part-size schedule respects the per-client shares of the budget
 // (issue #15): with the defaults a part is at most 64 MiB (a quarter of
-// 256 MiB) and an object at most ~591 GiB; 4 GiB reach S3's 5 TiB.
+// 256 MiB) and an object at most ~492 GiB; 4 GiB reach S3's 5 TiB.
 func TestPartSizeWithinShares(t *testing.T) {
 	for _, c := range []struct {
 		budget, maxPart, minObject int64
 	}{
-		{DefaultBufferBudget, 64 * mib, 590 << 30},
-		{1 << 30, 256 * mib, 2 << 40},
+		{DefaultBufferBudget, 64 * mib, 490 << 30},
+		{1 << 30, 256 * mib, 1800 << 30},
 		{4 << 30, 1 << 30, MaxObjectSize},
 	} {
 		s, err := New(newTestClientStub(), Options{Bucket: "b", BufferBudget: c.budget})
@@ -130,7 +147,7 @@ func TestNewValidates(t *testing.T) {
 		{Bucket: "b", PartSize: MinPartSize - 1},
 		{Bucket: "b", PartSize: MaxPartSize + 1},
 		{Bucket: "b", Concurrency: -1},
-		{Bucket: "b", BufferBudget: MinPartSize},
+		{Bucket: "b", BufferBudget: DefaultPartSize - 1},
 	} {
 		if _, err := New(c, o); err == nil {
 			t.Errorf("New(%+v) accepted", o)

@@ -7,7 +7,7 @@
 // well under the default max_sessions_per_ip of 100, which the driver
 // leaves as it is), makes its own directory and loops over random
 // operations on its own files: STOR of random sizes (a few bytes to a few
-// MiB, a share above the 8 MiB part size), RETR verified by SHA-256
+// MiB, a share above the 5 MiB part size), RETR verified by SHA-256
 // against what that session sent, LIST checked against its names and
 // sizes, SIZE, RNFR/RNTO and DELE. It keeps a model of what must exist and
 // checks all of it (LIST and every file's bytes) at the end. The driver
@@ -37,7 +37,7 @@ func main() {
 	flag.DurationVar(&opt.think, "think", opt.think, "mean pause between a session's operations (uniform 0..2×)")
 	flag.DurationVar(&opt.opTimeout, "op-timeout", opt.opTimeout, "deadline of every FTP operation")
 	flag.IntVar(&opt.maxFiles, "max-files", opt.maxFiles, "files a session keeps at most")
-	flag.Float64Var(&opt.multipart, "multipart", opt.multipart, "share of uploads above the 8 MiB part size")
+	flag.Float64Var(&opt.multipart, "multipart", opt.multipart, "share of uploads above the 5 MiB part size")
 	flag.Int64Var(&opt.maxSize, "max-size", opt.maxSize, "largest upload, bytes")
 	flag.DurationVar(&opt.sample, "sample", opt.sample, "interval of the server's RSS/fd samples")
 	flag.DurationVar(&opt.quiet, "quiet", opt.quiet, "pause after the warm-up, before the baseline sample")

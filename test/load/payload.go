@@ -50,13 +50,13 @@ func (g *generator) sum() (s [sha256.Size]byte) {
 }
 
 // sizeDist picks upload sizes: mostly small and medium files, a few of
-// several MiB and a small share above the 8 MiB part size (multipart).
+// several MiB and a small share above the 5 MiB part size (multipart).
 type sizeDist struct {
-	multipart float64 // share of uploads above 8 MiB
+	multipart float64 // share of uploads above the part size
 	maxSize   int64   // the largest multipart upload
 }
 
-const partSize = 8 << 20 // s3ftpd's default store.s3.part_size
+const partSize = 5 << 20 // s3ftpd's default store.s3.part_size
 
 func (d sizeDist) pick(r *rand.Rand) int64 {
 	between := func(lo, hi int64) int64 { return lo + r.Int64N(hi-lo+1) }
