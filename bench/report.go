@@ -381,6 +381,7 @@ const reproduceText = "```sh\n" +
 	"```sh\n" +
 	"git clone --depth 1 --branch " + sftpgoVersion + " " + sftpgoRepo + " ~/.cache/s3ftpd-bench/src/sftpgo-" + sftpgoVersion + "\n" +
 	"cd ~/.cache/s3ftpd-bench/src/sftpgo-" + sftpgoVersion + "\n" +
+	sftpgoBundleCopy + "   # embedded with -tags bundle\n" +
 	"CGO_ENABLED=0 go build -trimpath -tags " + sftpgoTags + " \\\n" +
 	"  -ldflags '-s -w' -o ~/.cache/s3ftpd-bench/bin/sftpgo .\n" +
 	"```\n\n" +

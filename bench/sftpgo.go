@@ -25,7 +25,10 @@ const (
 	// portable mode: SFTPGo's own CI minimal build
 	// (.github/workflows/development.yml) without nos3 and unixcrypt, and
 	// without nometrics, with which v2.7.5's S3 filesystem does not compile.
-	sftpgoTags = "nopgxregisterdefaulttypes,disable_grpc_modules,nogcs,noazblob,nomysql,nopgsql,nosqlite,nobolt,noportable"
+	// bundle embeds the templates, static files and OpenAPI spec (copied
+	// into internal/bundle first, sftpgoBundleCopy): SFTPGo loads its email
+	// templates at start even with HTTP off, and exits without them.
+	sftpgoTags = "nopgxregisterdefaulttypes,disable_grpc_modules,nogcs,noazblob,nomysql,nopgsql,nosqlite,nobolt,noportable,bundle"
 	// sftpgoBuildErrEnv carries a failed build's reason from the parent
 	// to the child in the network namespace, for the report.
 	sftpgoBuildErrEnv = "S3FTPD_BENCH_SFTPGO_BUILD"
@@ -39,6 +42,10 @@ const (
 	sftpgoPasvRange                 = "32000-32099"
 )
 
+// sftpgoBundleCopy is the step before the build that puts the resources
+// where the bundle tag embeds them from (as SFTPGo's CI does).
+const sftpgoBundleCopy = "cp -r openapi static templates internal/bundle/"
+
 // sftpgoBuildCmd is the build command, also shown in the report and in
 // docs/benchmarks.md for a build by hand.
 func sftpgoBuildCmd(out string) []string {
@@ -47,8 +54,8 @@ func sftpgoBuildCmd(out string) []string {
 
 // sftpgoHowTo is how to build it by hand, for messages.
 func (h *harness) sftpgoHowTo() string {
-	return fmt.Sprintf("git clone --depth 1 --branch %s %s %s && cd %s && CGO_ENABLED=0 %s",
-		sftpgoVersion, sftpgoRepo, h.opt.sftpgoSrc, h.opt.sftpgoSrc,
+	return fmt.Sprintf("git clone --depth 1 --branch %s %s %s && cd %s && %s && CGO_ENABLED=0 %s",
+		sftpgoVersion, sftpgoRepo, h.opt.sftpgoSrc, h.opt.sftpgoSrc, sftpgoBundleCopy,
 		strings.Join(quoteArgs(sftpgoBuildCmd(filepath.Join(h.opt.cacheDir, "sftpgo"))), " "))
 }
 
@@ -107,6 +114,10 @@ func (h *harness) buildSFTPGo(ctx context.Context, bin string) error {
 		return err
 	}
 	h.logf("building SFTPGo %s in %s (minutes; cached in %s afterwards)", sftpgoVersion, src, h.opt.cacheDir)
+	cp := strings.Fields(sftpgoBundleCopy)
+	if out, err := runCmd(ctx, time.Minute, nil, src, cp[0], cp[1:]...); err != nil {
+		return fmt.Errorf("%s in %s: %v: %s", sftpgoBundleCopy, src, err, oneLine(out))
+	}
 	// Into a temporary name: an interrupted build leaves no binary.
 	tmp := bin + ".tmp"
 	cmd := sftpgoBuildCmd(tmp)
