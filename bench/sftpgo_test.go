@@ -1,8 +1,10 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
 )
 
@@ -64,5 +66,31 @@ func TestSFTPGoConfigLoopbackOnly(t *testing.T) {
 	if lastOther := 20000 + 119*100 + 99; sftpgoPasvFirst <= lastOther || sftpgoPasvLast >= 32768 {
 		t.Errorf("SFTPGo's passive range %d-%d overlaps passiveRange's (up to %d) or the ephemeral ports (32768+)",
 			sftpgoPasvFirst, sftpgoPasvLast, lastOther)
+	}
+}
+
+// TestSFTPGoBuildFailureReported: a build that cannot happen (here a
+// source directory without go.mod) is an error, and the child names it in
+// the Peers section and runs no SFTPGo.
+func TestSFTPGoBuildFailureReported(t *testing.T) {
+	src := t.TempDir() // exists, no go.mod
+	opt := options{netns: "child", install: true, cacheDir: t.TempDir(), sftpgoSrc: src}
+	h := &harness{opt: opt, rep: newReport(opt), logf: t.Logf}
+	_, err := h.sftpgoBinary(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "no go.mod") {
+		t.Fatalf("sftpgoBinary with an empty source directory: %v, want an error naming the missing go.mod", err)
+	}
+	t.Setenv(sftpgoBuildErrEnv, "build failed: "+oneLine(err.Error()))
+	if p := h.sftpgoPeer(context.Background(), nil); p != nil {
+		t.Fatalf("sftpgoPeer started %+v without a binary", p)
+	}
+	var note string
+	for _, pn := range h.rep.peerNotes {
+		if pn[0] == "SFTPGo" {
+			note = pn[1]
+		}
+	}
+	if !strings.Contains(note, "build failed") || !strings.Contains(note, "no go.mod") || !strings.Contains(note, "go build") {
+		t.Errorf("Peers note %q: want the build's failure and how to build by hand", note)
 	}
 }
