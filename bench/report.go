@@ -396,7 +396,7 @@ const reproduceText = "```sh\n" +
 	"listen for passive connections on all addresses and have no option to bind one. Without root (or with\n" +
 	"`-netns=no`) rclone and SFTPGo are not run and everything else listens on 127.0.0.1.\n\n" +
 	"Other flags: `-server BIN` (a prebuilt s3ftpd), `-label TEXT` (how the report names it), `-store\n" +
-	"versitygw|embedded`, `-peers=false`, `-perf yes|no`, `-size 256MiB`, `-only throughput,small,list,latency,sessions,profile,cluster`,\n" +
+	"versitygw|embedded`, `-peers=false`, `-perf yes|no`, `-size 256MiB`, `-only throughput,small,list,latency,rate,sessions,profile,cluster`,\n" +
 	"`-rtt 20ms` (latency mode: the time added to each S3 request), `-sftpgo-src DIR`,\n" +
 	"`-keep` (keep configs, logs and perf data), `-store-log` (versitygw access log, to see the S3 requests of each\n" +
 	"FTP command), `-cpuprofile FILE` (pprof of the harness).\n"
