@@ -311,7 +311,7 @@ func (h *harness) run(ctx context.Context) (err error) {
 		h.smallFiles(ctx, st, srv, peers)
 	}
 	if h.opt.part("list") {
-		h.listing(ctx, st, srv)
+		h.listing(ctx, st, srv, peers)
 	}
 	if h.opt.part("latency") {
 		h.latency(ctx, st)

@@ -341,7 +341,8 @@ const methodText = `- One S3 server process (versitygw ` + versitygwVersion + `,
   cost, and 10 000 logins at the default cost would take minutes of CPU.
 - **Listing**: N zero-byte objects (created as files with the xattrs versitygw gives a PutObject, or by
   PutObject) under one prefix. LIST over PASV with the data connection open before LIST is sent: time to the first
-  byte and to the end of the data, vs ListObjectsV2 paging (1 000 keys a page, delimiter /) on the same prefix.
+  byte and to the end of the data, vs ListObjectsV2 paging (1 000 keys a page, delimiter /) on the same prefix;
+  SFTPGo's LIST of as many objects under its own prefix right after s3ftpd's in each round.
 - **Cluster** (needs ` + "`redis-server`" + `): a redis-server (no persistence) and two s3ftpd nodes with a ` + "`cluster:`" + `
   block on 127.0.0.2 (A) and 127.0.0.3 (B), same passive range, same store; no load balancer. The control connection
   is on A; for a relayed transfer the client dials the port of A's 227 on B's IP, B finds the owner in Redis and

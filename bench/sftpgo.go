@@ -34,6 +34,9 @@ const (
 	sftpgoBuildErrEnv = "S3FTPD_BENCH_SFTPGO_BUILD"
 )
 
+// sftpgoPrefix is the key prefix of SFTPGo's user: its root directory.
+const sftpgoPrefix = "sftpgo/"
+
 // sftpgoPasvFirst..Last is SFTPGo's passive range: fixed, just above the
 // ranges passiveRange hands out (20000-31999) and below the ephemeral
 // ports (32768+), so it clashes with no other server of the run.
@@ -272,7 +275,7 @@ func (h *harness) sftpgoUsers(st *s3store, home string) jsonObj {
 					"access_key":           st.access,
 					"access_secret":        jsonObj{"status": "Plain", "payload": st.secret},
 					"force_path_style":     true,
-					"key_prefix":           "sftpgo/",
+					"key_prefix":           sftpgoPrefix,
 					"upload_part_size":     partSize >> 20, // MiB
 					"upload_concurrency":   partConcurrency,
 					"download_part_size":   partSize >> 20,
