@@ -165,10 +165,13 @@ func (h *harness) listPeer(ctx context.Context, st *s3store, peers []*ftpServer,
 			return nil
 		}
 		h.logf("creating %d objects under %s", n, prefix)
-		if _, err := h.createObjects(ctx, st, prefix, n); err != nil {
+		t0 := time.Now()
+		how, err := h.createObjects(ctx, st, prefix, n)
+		if err != nil {
 			h.rep.fail("list_total_vs_sftpgo", "LIST total time vs SFTPGo", "<1", false, fmt.Errorf("creating the objects: %w", err))
 			return nil
 		}
+		h.logf("  %s in %v", how, time.Since(t0).Round(time.Millisecond))
 		return p
 	}
 	return nil

@@ -162,7 +162,9 @@ func (h *harness) sftpgoPeer(ctx context.Context, st *s3store) *ftpServer {
 	}
 	h.rep.peerNote("SFTPGo", fmt.Sprintf("SFTPGo's FTP server, one user on an S3 filesystem (same store, path style), "+
 		"in-memory data provider; upload part size %d MiB, upload concurrency %d, download part size %d MiB, "+
-		"download concurrency %d", partSize>>20, partConcurrency, partSize>>20, partConcurrency))
+		"download concurrency %d; every transfer is piped through an unlinked temp file in the work directory (under %s), "+
+		"and each upload allocates a buffer of the part size, even for a 4 KiB file", partSize>>20, partConcurrency, partSize>>20, partConcurrency,
+		os.TempDir()))
 	return p
 }
 
@@ -187,10 +189,12 @@ func (h *harness) startSFTPGo(ctx context.Context, bin string, st *s3store) (*ft
 		return nil, err
 	}
 	dir := filepath.Join(h.work, "sftpgo")
-	if err := os.MkdirAll(filepath.Join(dir, "home"), 0o700); err != nil {
-		return nil, err
+	for _, d := range []string{"home", "tmp"} {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o700); err != nil {
+			return nil, err
+		}
 	}
-	cfg, err := json.MarshalIndent(sftpgoConfig(port), "", "  ")
+	cfg, err := json.MarshalIndent(sftpgoConfig(port, filepath.Join(dir, "tmp")), "", "  ")
 	if err != nil {
 		return nil, err
 	}
@@ -225,10 +229,14 @@ type jsonObj = map[string]any
 
 // sftpgoConfig is the part of sftpgo.json that differs from SFTPGo's
 // defaults (its sftpgo.json; viper fills in the rest).
-func sftpgoConfig(port int) jsonObj {
+func sftpgoConfig(port int, tmp string) jsonObj {
 	return jsonObj{
 		"common": jsonObj{
 			"idle_timeout": 30, // minutes
+			// An S3 transfer goes through a pipe buffered in an unlinked
+			// temp file (github.com/eikenb/pipeat); the default is
+			// os.TempDir(), here one under the work directory (same disk).
+			"temp_path": tmp,
 			// The small-file figure opens 16 sessions from 127.0.0.1;
 			// the default allows 20 per host.
 			"max_per_host_connections": 0,

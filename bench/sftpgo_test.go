@@ -13,7 +13,7 @@ import (
 // all addresses: SFTP on 2022, HTTP on 8080), and a passive range that no
 // other server of the run can get from passiveRange.
 func TestSFTPGoConfigLoopbackOnly(t *testing.T) {
-	raw, err := json.Marshal(sftpgoConfig(2121))
+	raw, err := json.Marshal(sftpgoConfig(2121, "/tmp/x"))
 	if err != nil {
 		t.Fatal(err)
 	}
