@@ -8,11 +8,11 @@ import (
 	"testing"
 )
 
-// TestSFTPGoConfigLoopbackOnly checks the generated sftpgo.json: FTP on
+// TestPeerSFTPGoConfigLoopbackOnly checks the generated sftpgo.json: FTP on
 // 127.0.0.1 only, every other SFTPGo service off (their defaults listen on
 // all addresses: SFTP on 2022, HTTP on 8080), and a passive range that no
 // other server of the run can get from passiveRange.
-func TestSFTPGoConfigLoopbackOnly(t *testing.T) {
+func TestPeerSFTPGoConfigLoopbackOnly(t *testing.T) {
 	raw, err := json.Marshal(sftpgoConfig(2121, "/tmp/x"))
 	if err != nil {
 		t.Fatal(err)
@@ -69,10 +69,10 @@ func TestSFTPGoConfigLoopbackOnly(t *testing.T) {
 	}
 }
 
-// TestSFTPGoBuildFailureReported: a build that cannot happen (here a
+// TestPeerSFTPGoBuildFailureReported: a build that cannot happen (here a
 // source directory without go.mod) is an error, and the child names it in
 // the Peers section and runs no SFTPGo.
-func TestSFTPGoBuildFailureReported(t *testing.T) {
+func TestPeerSFTPGoBuildFailureReported(t *testing.T) {
 	src := t.TempDir() // exists, no go.mod
 	opt := options{netns: "child", install: true, cacheDir: t.TempDir(), sftpgoSrc: src}
 	h := &harness{opt: opt, rep: newReport(opt), logf: t.Logf}
