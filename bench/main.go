@@ -42,7 +42,7 @@ type options struct {
 	server      string // a prebuilt s3ftpd binary; "" builds ./cmd/s3ftpd
 	store       string // auto, versitygw, embedded
 	peers       bool
-	install     bool // go install versitygw/rclone into cacheDir when missing
+	install     bool // go install versitygw/rclone, build SFTPGo into cacheDir when missing
 	perf        bool
 	cacheDir    string
 	sftpgoSrc   string // SFTPGo's source tree, cloned there when missing
