@@ -18,11 +18,11 @@ import (
 // interface is the loopback, when the harness may create one (root):
 // rclone serve ftp and SFTPGo bind their passive ports on all addresses
 // (goftp.io's server, fclairamb/ftpserverlib; no option to choose), and in
-// such a namespace "all addresses"
-// is 127.0.0.1 and ::1. The parent process builds what needs the network
-// (s3ftpd, the harness, go install of versitygw and rclone, SFTPGo's
-// build), then runs the harness again as a child in a new namespace (CLONE_NEWNET); the child
-// starts every server, so they all share the namespace and its loopback.
+// such a namespace "all addresses" is 127.0.0.1 and ::1. The parent
+// process builds what needs the network (s3ftpd, the harness, go install
+// of versitygw and rclone, SFTPGo's build), then runs the harness again as
+// a child in a new namespace (CLONE_NEWNET); the child starts every
+// server, so they all share the namespace and its loopback.
 
 // wantNetns says whether this process should hand the measurements to a
 // child in a private network namespace.
