@@ -19,8 +19,10 @@ import (
 )
 
 // listing: LIST of a directory of opt.listObjects objects through s3ftpd
-// vs ListObjectsV2 paging alone on the same prefix.
-func (h *harness) listing(ctx context.Context, st *s3store, srv *ftpServer) {
+// vs ListObjectsV2 paging alone on the same prefix, and vs SFTPGo's LIST
+// of as many objects under its own prefix when it runs (rclone answers
+// LIST from its directory cache, so it is not timed here).
+func (h *harness) listing(ctx context.Context, st *s3store, srv *ftpServer, peers []*ftpServer) {
 	n := h.opt.listObjects
 	const ftpDir = "/list"
 	prefix := s3ftpdHome + "/list/"
@@ -43,6 +45,9 @@ func (h *harness) listing(ctx context.Context, st *s3store, srv *ftpServer) {
 		return
 	}
 	h.logf("  %s in %v", how, time.Since(t0).Round(time.Millisecond))
+	peer := h.listPeer(ctx, st, peers, ftpDir, n)
+	var peerFirst, peerTotal []float64
+	var peerErr error
 	// Warm the store's caches once, and check the count.
 	if r := sdkList(ctx, st, prefix); r.err != nil || r.count != n {
 		fail(firstErr(r.err, fmt.Errorf("ListObjectsV2 found %d objects, want %d", r.count, n)))
@@ -76,6 +81,19 @@ func (h *harness) listing(ctx context.Context, st *s3store, srv *ftpServer) {
 		total = append(total, l.total.Seconds())
 		h.logf("  ListObjectsV2 first page %v, all %v; LIST first byte %v, all %v", r.first.Round(time.Millisecond),
 			r.total.Round(time.Millisecond), l.first.Round(time.Millisecond), l.total.Round(time.Millisecond))
+		if peer != nil && peerErr == nil {
+			pl := ftpList(ctx, peer, ftpDir)
+			if pl.err == nil && pl.lines < n {
+				pl.err = fmt.Errorf("LIST returned %d lines, want at least %d", pl.lines, n)
+			}
+			if peerErr = pl.err; peerErr == nil {
+				peerFirst = append(peerFirst, pl.first.Seconds())
+				peerTotal = append(peerTotal, pl.total.Seconds())
+				h.logf("  %s LIST first byte %v, all %v", mover{name: peer.name}.label(), pl.first.Round(time.Millisecond), pl.total.Round(time.Millisecond))
+			} else {
+				h.logf("  %s LIST failed: %v", mover{name: peer.name}.label(), peerErr)
+			}
+		}
 	}
 	if len(total) == 0 {
 		fail(ctx.Err())
@@ -94,9 +112,29 @@ func (h *harness) listing(ctx context.Context, st *s3store, srv *ftpServer) {
 		{"ListObjectsV2 paging (1000 keys/page, delimiter /)", ms(median(sdkFirst)) + " (first page)", ms(median(sdkTotal)), joinMs(sdkTotal)},
 		{"s3ftpd LIST over PASV", ms(median(ttfb)), ms(median(total)), joinMs(total)},
 	}
+	peerText := ""
+	if peer != nil {
+		label := mover{name: peer.name}.label()
+		peerText = fmt.Sprintf(" %s lists as many objects, created the same way under its own prefix (%s), right after s3ftpd in each round.",
+			label, sftpgoPrefix+strings.TrimPrefix(ftpDir, "/")+"/")
+		name, title := "list_total_vs_"+peer.name, fmt.Sprintf("LIST of %d objects: total time vs %s", n, label)
+		if peerErr != nil || len(peerTotal) != len(total) {
+			h.rep.fail(name, title, "<1", false, firstErr(peerErr, errors.New("fewer rounds than s3ftpd's")))
+			rows = append(rows, []string{label + " LIST over PASV", "FAILED: " + oneLine(fmt.Sprint(peerErr)), "", ""})
+		} else {
+			var r []float64
+			for i := range total {
+				r = append(r, total[i]/peerTotal[i])
+			}
+			// Time ratio: below 1, s3ftpd is faster.
+			h.rep.add(figure{name: name, title: title, target: "<1", ratio: median(r),
+				ours: ms(median(total)), ref: label + " " + ms(median(peerTotal))})
+			rows = append(rows, []string{label + " LIST over PASV", ms(median(peerFirst)), ms(median(peerTotal)), joinMs(peerTotal)})
+		}
+	}
 	h.rep.section(fmt.Sprintf("Listing, %d objects", n),
 		table([]string{"path", "first byte / page (median)", "total (median)", "total per round"}, rows)+
-			fmt.Sprintf("\nObjects created %s. LIST returned %d lines. %d rounds.\n", how, lines, len(total)))
+			fmt.Sprintf("\nObjects created %s. LIST returned %d lines. %d rounds.%s\n", how, lines, len(total), peerText))
 }
 
 func joinMs(v []float64) string {
@@ -112,6 +150,31 @@ type listResult struct {
 	count        int
 	lines        int
 	err          error
+}
+
+// listPeer prepares the directory of n objects for the peer whose LIST is
+// timed (SFTPGo, under its key prefix), or returns nil.
+func (h *harness) listPeer(ctx context.Context, st *s3store, peers []*ftpServer, ftpDir string, n int) *ftpServer {
+	for _, p := range peers {
+		if p.name != "sftpgo" {
+			continue
+		}
+		prefix := sftpgoPrefix + strings.TrimPrefix(ftpDir, "/") + "/"
+		if err := mkdirs(ctx, p, ftpDir); err != nil {
+			h.rep.fail("list_total_vs_sftpgo", "LIST total time vs SFTPGo", "<1", false, err)
+			return nil
+		}
+		h.logf("creating %d objects under %s", n, prefix)
+		t0 := time.Now()
+		how, err := h.createObjects(ctx, st, prefix, n)
+		if err != nil {
+			h.rep.fail("list_total_vs_sftpgo", "LIST total time vs SFTPGo", "<1", false, fmt.Errorf("creating the objects: %w", err))
+			return nil
+		}
+		h.logf("  %s in %v", how, time.Since(t0).Round(time.Millisecond))
+		return p
+	}
+	return nil
 }
 
 // sdkList pages through prefix as s3ftpd's List does (delimiter "/",

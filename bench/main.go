@@ -42,9 +42,10 @@ type options struct {
 	server      string // a prebuilt s3ftpd binary; "" builds ./cmd/s3ftpd
 	store       string // auto, versitygw, embedded
 	peers       bool
-	install     bool // go install versitygw/rclone into cacheDir when missing
+	install     bool // go install versitygw/rclone, build SFTPGo into cacheDir when missing
 	perf        bool
 	cacheDir    string
+	sftpgoSrc   string // SFTPGo's source tree, cloned there when missing
 	keep        bool
 	cpuprofile  string // pprof of the harness itself (the SDK baseline, the clients)
 	only        map[string]bool
@@ -73,10 +74,12 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fl.StringVar(&o.out, "out", "", "write the Markdown report here (e.g. docs/benchmarks.md)")
 	fl.StringVar(&o.server, "server", "", "use this s3ftpd binary instead of building ./cmd/s3ftpd")
 	fl.StringVar(&o.store, "store", "auto", "S3 server: versitygw (separate process), embedded (s3ftpd's own store), auto")
-	fl.BoolVar(&o.peers, "peers", true, "measure peer servers (rclone serve ftp, vsftpd) when available")
-	install := fl.String("install", "auto", "go install missing versitygw/rclone into -cache: yes, no, auto (= not with -short)")
+	fl.BoolVar(&o.peers, "peers", true, "measure peer servers (rclone serve ftp, SFTPGo, vsftpd) when available")
+	install := fl.String("install", "auto", "go install missing versitygw/rclone (and build SFTPGo) into -cache: yes, no, auto (= not with -short)")
 	perf := fl.String("perf", "auto", "CPU profile of s3ftpd during a STOR with perf: yes, no, auto (= not with -short)")
-	fl.StringVar(&o.cacheDir, "cache", filepath.Join(home, ".cache", "s3ftpd-bench", "bin"), "where versitygw and rclone binaries are cached")
+	fl.StringVar(&o.cacheDir, "cache", filepath.Join(home, ".cache", "s3ftpd-bench", "bin"), "where the versitygw, rclone and sftpgo binaries are cached")
+	fl.StringVar(&o.sftpgoSrc, "sftpgo-src", filepath.Join(home, ".cache", "s3ftpd-bench", "src", "sftpgo-"+sftpgoVersion),
+		"SFTPGo "+sftpgoVersion+"'s source tree, built into -cache when the binary is missing (git clone of the tag when the directory is missing)")
 	fl.BoolVar(&o.keep, "keep", false, "keep the work directory (configs, logs, perf data)")
 	fl.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of the harness (SDK baseline and clients) to this file")
 	fl.StringVar(&o.netns, "netns", "auto", "run the servers in a private network namespace with only a loopback: yes, no, auto (= when root)")
@@ -311,7 +314,7 @@ func (h *harness) run(ctx context.Context) (err error) {
 		h.smallFiles(ctx, st, srv, peers)
 	}
 	if h.opt.part("list") {
-		h.listing(ctx, st, srv)
+		h.listing(ctx, st, srv, peers)
 	}
 	if h.opt.part("latency") {
 		h.latency(ctx, st)
@@ -471,6 +474,7 @@ func (h *harness) startPeers(ctx context.Context, st *s3store) []*ftpServer {
 	var peers []*ftpServer
 	if !h.opt.peers {
 		h.rep.peerNote("rclone", "skipped (-peers=false)")
+		h.rep.peerNote("SFTPGo", "skipped (-peers=false)")
 		h.rep.peerNote("vsftpd", "skipped (-peers=false)")
 		return nil
 	}
@@ -494,6 +498,9 @@ func (h *harness) startPeers(ctx context.Context, st *s3store) []*ftpServer {
 			h.rep.peerNote("rclone", "rclone serve ftp on an S3 remote (same store), chunk size "+
 				fmt.Sprint(partSize>>20)+" MiB, upload concurrency "+fmt.Sprint(partConcurrency))
 		}
+	}
+	if p := h.sftpgoPeer(ctx, st); p != nil {
+		peers = append(peers, p)
 	}
 	if bin := vsftpdBinary(); bin == "" {
 		h.rep.peerNote("vsftpd", "not run: not installed (optional reference: apt-get install vsftpd)")

@@ -16,12 +16,13 @@ import (
 
 // The measurements run in a private network namespace whose only
 // interface is the loopback, when the harness may create one (root):
-// rclone serve ftp binds its passive ports on all addresses (goftp.io
-// server, no option to choose), and in such a namespace "all addresses"
-// is 127.0.0.1 and ::1. The parent process builds what needs the network
-// (s3ftpd, the harness, go install of versitygw and rclone), then runs the
-// harness again as a child in a new namespace (CLONE_NEWNET); the child
-// starts every server, so they all share the namespace and its loopback.
+// rclone serve ftp and SFTPGo bind their passive ports on all addresses
+// (goftp.io's server, fclairamb/ftpserverlib; no option to choose), and in
+// such a namespace "all addresses" is 127.0.0.1 and ::1. The parent
+// process builds what needs the network (s3ftpd, the harness, go install
+// of versitygw and rclone, SFTPGo's build), then runs the harness again as
+// a child in a new namespace (CLONE_NEWNET); the child starts every
+// server, so they all share the namespace and its loopback.
 
 // wantNetns says whether this process should hand the measurements to a
 // child in a private network namespace.
@@ -74,9 +75,17 @@ func (h *harness) runIsolated(ctx context.Context, stdout, stderr io.Writer) (in
 			h.logf("rclone unavailable: %v", firstLineOf(err.Error()))
 		}
 	}
+	var childEnv []string
+	if h.opt.peers && h.opt.install {
+		if _, err := h.sftpgoBinary(ctx); err != nil {
+			h.logf("SFTPGo unavailable: %v", oneLine(err.Error()))
+			childEnv = append(childEnv, sftpgoBuildErrEnv+"=build failed: "+oneLine(err.Error()))
+		}
+	}
 	args := append(append([]string(nil), h.opt.args...), childArgs(h.s3ftpdBin)...)
 	cmd := exec.Command(self, args...)
 	cmd.Stdout, cmd.Stderr = stdout, stderr
+	cmd.Env = append(os.Environ(), childEnv...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWNET, Pdeathsig: syscall.SIGKILL}
 	h.logf("running the measurements in a private network namespace (loopback only)")
 	if err := cmd.Start(); err != nil {

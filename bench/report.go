@@ -264,7 +264,7 @@ func (r *report) markdown(notes string) string {
 	}
 	p("- S3 server: %s, data on %s\n", r.store, r.dataDir)
 	p("- network: %s\n", r.netns)
-	for _, k := range []string{"s3ftpd", "versitygw", "rclone", "vsftpd"} {
+	for _, k := range []string{"s3ftpd", "versitygw", "rclone", "sftpgo", "vsftpd"} {
 		if v, ok := r.versions[k]; ok {
 			p("- %s: %s\n", k, v)
 		}
@@ -291,7 +291,6 @@ func (r *report) markdown(notes string) string {
 	for _, pn := range r.peerNotes {
 		p("- **%s**: %s\n", pn[0], pn[1])
 	}
-	p("- **SFTPGo**: not measured (time; the issue makes it optional: \"if it builds here\")\n")
 	p("\n")
 	if len(r.notes) > 0 {
 		p("## Notes\n\n")
@@ -323,7 +322,7 @@ func (r *report) cmdline() string {
 }
 
 const methodText = `- One S3 server process (versitygw ` + versitygwVersion + `, posix backend, on tmpfs when it fits) serves every
-  client of the run: s3ftpd, the direct AWS SDK baseline, and rclone. Without a cached versitygw, ` + "`-short`" + `
+  client of the run: s3ftpd, the direct AWS SDK baseline, rclone and SFTPGo. Without a cached versitygw, ` + "`-short`" + `
   uses s3ftpd's embedded store (then s3ftpd's CPU and memory include the store's).
 - The FTP client is github.com/jlaffaye/ftp in the harness process, passive mode (PASV); the payload is random
   bytes generated in memory, a download is read and counted, not stored.
@@ -343,7 +342,8 @@ const methodText = `- One S3 server process (versitygw ` + versitygwVersion + `,
   cost, and 10 000 logins at the default cost would take minutes of CPU.
 - **Listing**: N zero-byte objects (created as files with the xattrs versitygw gives a PutObject, or by
   PutObject) under one prefix. LIST over PASV with the data connection open before LIST is sent: time to the first
-  byte and to the end of the data, vs ListObjectsV2 paging (1 000 keys a page, delimiter /) on the same prefix.
+  byte and to the end of the data, vs ListObjectsV2 paging (1 000 keys a page, delimiter /) on the same prefix;
+  SFTPGo's LIST of as many objects under its own prefix right after s3ftpd's in each round.
 - **Cluster** (needs ` + "`redis-server`" + `): a redis-server (no persistence) and two s3ftpd nodes with a ` + "`cluster:`" + `
   block on 127.0.0.2 (A) and 127.0.0.3 (B), same passive range, same store; no load balancer. The control connection
   is on A; for a relayed transfer the client dials the port of A's 227 on B's IP, B finds the owner in Redis and
@@ -374,15 +374,31 @@ const reproduceText = "```sh\n" +
 	"The first full run builds versitygw " + versitygwVersion + " and rclone " + rcloneVersion + " with `go install` into\n" +
 	"`~/.cache/s3ftpd-bench/bin` (several minutes; `-cache DIR` elsewhere) and reuses them afterwards. vsftpd is used\n" +
 	"when installed (`apt-get install vsftpd`); the harness starts it in the foreground with its own config\n" +
-	"(anonymous upload, 127.0.0.1 only). The CPU profile needs `perf` (linux-perf); the cluster part needs\n" +
+	"(anonymous upload, 127.0.0.1 only).\n\n" +
+	"SFTPGo " + sftpgoVersion + " cannot be `go install`ed (its go.mod has replace directives): when\n" +
+	"`~/.cache/s3ftpd-bench/bin/sftpgo` is missing, a run without `-short` builds it from the source tree in\n" +
+	"`~/.cache/s3ftpd-bench/src/sftpgo-" + sftpgoVersion + "` (`-sftpgo-src DIR` elsewhere; cloned from GitHub when the\n" +
+	"directory does not exist), outside this repository; a failed build is reported in the Peers section and the run\n" +
+	"goes on without it. By hand:\n\n" +
+	"```sh\n" +
+	"git clone --depth 1 --branch " + sftpgoVersion + " " + sftpgoRepo + " ~/.cache/s3ftpd-bench/src/sftpgo-" + sftpgoVersion + "\n" +
+	"cd ~/.cache/s3ftpd-bench/src/sftpgo-" + sftpgoVersion + "\n" +
+	sftpgoBundleCopy + "   # embedded with -tags bundle\n" +
+	"CGO_ENABLED=0 go build -trimpath -tags " + sftpgoTags + " \\\n" +
+	"  -ldflags '-s -w' -o ~/.cache/s3ftpd-bench/bin/sftpgo .\n" +
+	"```\n\n" +
+	"The harness runs it with a generated `sftpgo.json` (only FTP, on 127.0.0.1, passive ports " + sftpgoPasvRange + ",\n" +
+	"in-memory data provider) and a `--loaddata-from` file with one user whose filesystem is S3 on the run's store\n" +
+	"(path style, key prefix `sftpgo/`).\n\n" +
+	"The CPU profile needs `perf` (linux-perf); the cluster part needs\n" +
 	"`redis-server` (apt-get install redis-server; without it its figures are skipped, or fail under CI=true). Every\n" +
 	"process the harness starts is stopped by its PID.\n\n" +
 	"As root, the measurements run in a private network namespace whose only interface is the loopback (the harness\n" +
-	"re-runs itself there with CLONE_NEWNET after building what needs the network): rclone's FTP server listens for\n" +
-	"passive connections on all addresses and has no option to bind one. Without root (or with `-netns=no`) rclone\n" +
-	"is not run and everything else listens on 127.0.0.1.\n\n" +
+	"re-runs itself there with CLONE_NEWNET after building what needs the network): rclone's and SFTPGo's FTP servers\n" +
+	"listen for passive connections on all addresses and have no option to bind one. Without root (or with\n" +
+	"`-netns=no`) rclone and SFTPGo are not run and everything else listens on 127.0.0.1.\n\n" +
 	"Other flags: `-server BIN` (a prebuilt s3ftpd), `-label TEXT` (how the report names it), `-store\n" +
-	"versitygw|embedded`, `-peers=false`, `-perf yes|no`, `-size 256MiB`, `-only throughput,small,list,latency,sessions,profile,cluster`,\n" +
-	"`-rtt 20ms` (latency mode: the time added to each S3 request),\n" +
+	"versitygw|embedded`, `-peers=false`, `-perf yes|no`, `-size 256MiB`, `-only throughput,small,list,latency,rate,sessions,profile,cluster`,\n" +
+	"`-rtt 20ms` (latency mode: the time added to each S3 request), `-sftpgo-src DIR`,\n" +
 	"`-keep` (keep configs, logs and perf data), `-store-log` (versitygw access log, to see the S3 requests of each\n" +
 	"FTP command), `-cpuprofile FILE` (pprof of the harness).\n"

@@ -28,6 +28,8 @@ func (m mover) label() string {
 		return "rclone serve ftp"
 	case noembedName:
 		return "s3ftpd -tags noembed"
+	case "sftpgo":
+		return "SFTPGo"
 	}
 	return m.name
 }
@@ -434,7 +436,7 @@ func (h *harness) throughputFigures(size int64, movers []mover, put, get map[str
 		"On %d CPUs the three compete: the sum of the CPU columns is the cost of a GiB through each path.\n",
 		sz, h.opt.rounds, numCPU())
 	var mem []string
-	for _, name := range []string{"s3ftpd", "rclone"} {
+	for _, name := range []string{"s3ftpd", "rclone", "sftpgo"} {
 		if mp, ok := peaks[name]; ok {
 			how := "VmHWM after resetting it"
 			if !mp.resetOK {
