@@ -174,6 +174,7 @@ func storageTests() map[string]func(*testing.T) {
 		"RenameKeepsReplacedSource":          TestRenameKeepsReplacedSource, "ConditionalProbe": TestConditionalProbe,
 		"AppendAfterKill": TestAppendAfterKill, "DownloadContinuesAfterReset": TestDownloadContinuesAfterReset,
 		"StallTimeoutEndsHungRequests": TestStallTimeoutEndsHungRequests,
+		"CommitAfterKill":              TestCommitAfterKill, "CommitAfterKillKeepsNewerFile": TestCommitAfterKillKeepsNewerFile,
 	}
 }
 

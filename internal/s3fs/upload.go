@@ -110,6 +110,9 @@ type upload struct {
 	mp     *multipart // nil until the first part is sent (or resumed)
 	ownMP  bool       // this upload created mp (a resumed partial's is not)
 	mpDone bool       // mp was completed
+	// committing: mp's record says it is being completed (committing.go);
+	// a commit that fails rewrites it as a plain record.
+	committing bool
 
 	base    int64  // bytes already stored when the upload began
 	appendE string // ETag of the object an append copies (Commit without new bytes changes nothing)
@@ -349,6 +352,11 @@ func (u *upload) Commit(ctx context.Context) error {
 			u.mpDone = u.mp != nil
 			u.finish(stateCommitted)
 			return nil
+		}
+		if u.committing {
+			// Abort, not a successor, decides what stays of it now.
+			u.committing = false
+			u.s.recordUpload(u.key, u.mp.id)
 		}
 		err = u.whyRefused(ctx, err)
 		if errors.Is(err, ftp.ErrChanged) {

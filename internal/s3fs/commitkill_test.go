@@ -1,0 +1,148 @@
+package s3fs
+
+import (
+	"bytes"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/s3ftpd/s3ftpd/internal/ftp"
+	"github.com/s3ftpd/s3ftpd/internal/s3fs/s3faults"
+)
+
+// direct is a Store on e's bucket that talks to the store itself, not
+// through the fault proxy: the process started after the killed one.
+func (e *env) direct(opts Options) *Store {
+	e.t.Helper()
+	client, err := NewClient(e.ctx, ClientOptions{
+		Endpoint: e.srv.endpoint, PathStyle: true, AccessKey: e.srv.access, SecretKey: e.srv.secret,
+	})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() { CloseIdleConnections(client) })
+	opts.Bucket, opts.Logger = e.bucket, e.store.log
+	s, err := New(client, opts)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return s
+}
+
+// killedInCommit writes [from, to) of pattern seed to u and commits it
+// while the store holds every CompleteMultipartUpload unanswered: the
+// process is then "killed" (u is abandoned, its Store never used again).
+// It returns once the completion reached the store; release ends the held
+// request and waits for the abandoned Commit to return.
+func (e *env) killedInCommit(p *s3faults.Proxy, u ftp.Upload, seed byte, from, to int64) (release func()) {
+	e.t.Helper()
+	p.Set(s3faults.Rule{Op: "CompleteMultipartUpload", Kind: s3faults.StallHeaders})
+	e.copyRange(u, seed, from, to)
+	done := make(chan error, 1)
+	go func() { done <- u.Commit(e.ctx) }()
+	held := p.Injected("CompleteMultipartUpload", s3faults.StallHeaders)
+	for i := 0; p.Injected("CompleteMultipartUpload", s3faults.StallHeaders) == held; i++ {
+		select {
+		case err := <-done:
+			e.t.Fatalf("commit returned before its completion reached the store: %v", err)
+		case <-time.After(10 * time.Millisecond):
+		}
+		if i == 6000 {
+			e.t.Fatal("no CompleteMultipartUpload reached the store within a minute")
+		}
+	}
+	return func() {
+		p.Close()
+		select {
+		case <-done:
+		case <-time.After(time.Minute):
+			e.t.Fatal("the abandoned commit did not return after its request ended")
+		}
+	}
+}
+
+// A process killed after the client's end of file was confirmed and every
+// part stored, while CompleteMultipartUpload was on its way, left an
+// upload the server knew to be complete. The next process (the janitor at
+// its start, or a cluster node's Adopt) completes it byte-exact, instead of
+// keeping it as a partial that holds the whole file (SIZE would report the
+// full size, curl -C - and lftp put -c would send nothing and the name
+// would never get its file: README "The trap").
+func TestCommitAfterKill(t *testing.T) {
+	for _, via := range []string{"sweep", "adopt"} {
+		t.Run(via, func(t *testing.T) {
+			opts := Options{PartSize: MinPartSize, ResumeWindow: time.Hour}
+			e, p := faultEnv(t, time.Minute, opts)
+			// Three parts: the last one full (the partial would hold the
+			// whole file), or short (all but the last part).
+			size := int64(3 * MinPartSize)
+			if via == "adopt" {
+				size = 2*MinPartSize + mib + 77
+			}
+			release := e.killedInCommit(p, e.open("/f", 0), 21, 0, size)
+			out, err := e.client.ListMultipartUploads(e.ctx, &s3.ListMultipartUploadsInput{Bucket: aws.String(e.bucket)})
+			if err != nil || len(out.Uploads) != 1 {
+				t.Fatalf("multipart uploads after the kill: %v, %v; want one", out, err)
+			}
+			id := aws.ToString(out.Uploads[0].UploadId)
+
+			next := e.direct(opts)
+			switch via {
+			case "sweep":
+				if st := next.Sweep(e.ctx); st.Errors != 0 || st.Completed != 1 || st.Adopted != 0 {
+					t.Errorf("sweep after the kill: %+v; want the upload completed", st)
+				}
+			case "adopt":
+				if err := next.Adopt(e.ctx, "f", id); err != nil {
+					t.Errorf("adopt: %v", err)
+				}
+			}
+			e.store, e.fs = next, next.FS("/")
+			if n, ok := e.partialSize("/f"); ok {
+				t.Fatalf("the upload was made a partial of %d bytes (of %d) instead of being completed", n, size)
+			}
+			e.mustBePattern("/f", 21, size)
+			release()
+			e.mustBeClean()
+		})
+	}
+}
+
+// The name was written by someone else after the killed process recorded
+// that it was committing: the next process keeps the newer file and
+// discards the upload (a STOR, which completes unconditionally, and an
+// APPE, which completes with If-Match on the object it extends).
+func TestCommitAfterKillKeepsNewerFile(t *testing.T) {
+	for _, kind := range []string{"stor", "appe"} {
+		t.Run(kind, func(t *testing.T) {
+			opts := Options{PartSize: MinPartSize, ResumeWindow: time.Hour}
+			e, p := faultEnv(t, time.Minute, opts)
+			e.store.CheckConditional(e.ctx) // its probe completes an upload too
+			var u ftp.Upload
+			var from int64
+			if kind == "appe" {
+				from = 6 * mib
+				e.finish("/f", 22, 0, from)
+				u = e.open("/f", from)
+			} else {
+				u = e.open("/f", 0)
+			}
+			release := e.killedInCommit(p, u, 22, from, from+2*MinPartSize+mib)
+			newer := []byte("written by someone else meanwhile")
+			e.put("f", string(newer))
+
+			next := e.direct(opts)
+			if st := next.Sweep(e.ctx); st.Errors != 0 || st.Completed != 0 || st.Adopted != 0 {
+				t.Errorf("sweep after the kill: %+v; want the upload discarded", st)
+			}
+			e.store, e.fs = next, next.FS("/")
+			if got := e.read("/f", 0); !bytes.Equal(got, newer) {
+				t.Fatalf("the newer file was replaced: %d bytes at the name, want %q", len(got), newer)
+			}
+			release()
+			e.mustBeClean()
+		})
+	}
+}
