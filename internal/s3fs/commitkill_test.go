@@ -69,19 +69,32 @@ func (e *env) killedInCommit(p *s3faults.Proxy, u ftp.Upload, seed byte, from, t
 // its start, or a cluster node's Adopt) completes it byte-exact, instead of
 // keeping it as a partial that holds the whole file (SIZE would report the
 // full size, curl -C - and lftp put -c would send nothing and the name
-// would never get its file: README "The trap").
+// would never get its file: README "The trap"). Kinds: a new name whose
+// last part is full (the partial would have held every byte) or short; an
+// APPE (its marker goes too); a resumed partial (REST + STOR, its marker
+// goes too).
 func TestCommitAfterKill(t *testing.T) {
-	for _, via := range []string{"sweep", "adopt"} {
-		t.Run(via, func(t *testing.T) {
+	for _, c := range []struct {
+		name, via string
+		from, size int64 // bytes already stored (a resume), the file's size
+		base       bool  // an APPE to an object of from bytes
+	}{
+		{name: "full-last-part", via: "sweep", size: 3 * MinPartSize},
+		{name: "short-last-part", via: "adopt", size: 2*MinPartSize + mib + 77},
+		{name: "appe", via: "sweep", from: 6 * mib, size: 6*mib + 2*MinPartSize + 5, base: true},
+		{name: "resumed-partial", via: "adopt", from: MinPartSize + 77, size: 3*MinPartSize + 3},
+	} {
+		t.Run(c.name, func(t *testing.T) {
 			opts := Options{PartSize: MinPartSize, ResumeWindow: time.Hour}
 			e, p := faultEnv(t, time.Minute, opts)
-			// Three parts: the last one full (the partial would hold the
-			// whole file), or short (all but the last part).
-			size := int64(3 * MinPartSize)
-			if via == "adopt" {
-				size = 2*MinPartSize + mib + 77
+			e.store.CheckConditional(e.ctx) // its probe completes an upload too
+			switch {
+			case c.base:
+				e.finish("/f", 21, 0, c.from)
+			case c.from > 0:
+				e.interrupt("/f", 21, 0, c.from)
 			}
-			release := e.killedInCommit(p, e.open("/f", 0), 21, 0, size)
+			release := e.killedInCommit(p, e.open("/f", c.from), 21, c.from, c.size)
 			out, err := e.client.ListMultipartUploads(e.ctx, &s3.ListMultipartUploadsInput{Bucket: aws.String(e.bucket)})
 			if err != nil || len(out.Uploads) != 1 {
 				t.Fatalf("multipart uploads after the kill: %v, %v; want one", out, err)
@@ -89,7 +102,7 @@ func TestCommitAfterKill(t *testing.T) {
 			id := aws.ToString(out.Uploads[0].UploadId)
 
 			next := e.direct(opts)
-			switch via {
+			switch c.via {
 			case "sweep":
 				if st := next.Sweep(e.ctx); st.Errors != 0 || st.Completed != 1 || st.Adopted != 0 {
 					t.Errorf("sweep after the kill: %+v; want the upload completed", st)
@@ -101,9 +114,9 @@ func TestCommitAfterKill(t *testing.T) {
 			}
 			e.store, e.fs = next, next.FS("/")
 			if n, ok := e.partialSize("/f"); ok {
-				t.Fatalf("the upload was made a partial of %d bytes (of %d) instead of being completed", n, size)
+				t.Fatalf("the upload was made a partial of %d bytes (of %d) instead of being completed", n, c.size)
 			}
-			e.mustBePattern("/f", 21, size)
+			e.mustBePattern("/f", 21, c.size)
 			release()
 			e.mustBeClean()
 		})
