@@ -75,7 +75,7 @@ func (e *env) killedInCommit(p *s3faults.Proxy, u ftp.Upload, seed byte, from, t
 // goes too).
 func TestCommitAfterKill(t *testing.T) {
 	for _, c := range []struct {
-		name, via string
+		name, via  string
 		from, size int64 // bytes already stored (a resume), the file's size
 		base       bool  // an APPE to an object of from bytes
 	}{

@@ -55,7 +55,7 @@ func (s *Store) Maintain(ctx context.Context) {
 	for {
 		st := s.Sweep(ctx)
 		if s.swept != nil {
-			s.swept(st.Adopted, st.Expired)
+			s.swept(st.Adopted, st.Completed, st.Expired)
 		}
 		if st != (SweepStats{}) {
 			s.log.Info("partial uploads swept", "adopted", st.Adopted, "completed", st.Completed, "expired", st.Expired, "errors", st.Errors)
