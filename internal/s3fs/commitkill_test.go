@@ -159,3 +159,33 @@ func TestCommitAfterKillKeepsNewerFile(t *testing.T) {
 		})
 	}
 }
+
+// A commit the store refuses (the client gets 451) is no commit in
+// progress: its record is plain again, so the janitor leaves the partial
+// that Abort kept (the README's resumable partial), instead of completing
+// an upload whose client was told it failed.
+func TestFailedCommitStaysPartial(t *testing.T) {
+	opts := Options{PartSize: MinPartSize, ResumeWindow: time.Hour}
+	e, p := faultEnv(t, time.Minute, opts)
+	p.Set(s3faults.Rule{Op: "CompleteMultipartUpload", Kind: s3faults.InternalError})
+	u := e.open("/f", 0)
+	e.copyRange(u, 23, 0, 3*MinPartSize)
+	if err := u.Commit(e.ctx); err == nil {
+		t.Fatal("commit succeeded although the store refused every completion")
+	}
+	if err := u.Abort(e.ctx); err != nil {
+		t.Fatalf("abort: %v", err)
+	}
+	e.store.intents.running.Wait()
+	p.Set()
+	next := e.direct(opts)
+	if st := next.Sweep(e.ctx); st.Errors != 0 || st.Completed != 0 {
+		t.Fatalf("sweep: %+v; want the partial left alone", st)
+	}
+	e.store, e.fs = next, next.FS("/")
+	if n, ok := e.partialSize("/f"); !ok || n != 3*MinPartSize {
+		t.Fatalf("partial after the failed commit: %d, %v; want all %d bytes", n, ok, 3*MinPartSize)
+	}
+	e.finish("/f", 23, 3*MinPartSize, 3*MinPartSize+1000)
+	e.mustBeClean()
+}

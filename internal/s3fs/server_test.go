@@ -175,6 +175,7 @@ func storageTests() map[string]func(*testing.T) {
 		"AppendAfterKill": TestAppendAfterKill, "DownloadContinuesAfterReset": TestDownloadContinuesAfterReset,
 		"StallTimeoutEndsHungRequests": TestStallTimeoutEndsHungRequests,
 		"CommitAfterKill":              TestCommitAfterKill, "CommitAfterKillKeepsNewerFile": TestCommitAfterKillKeepsNewerFile,
+		"FailedCommitStaysPartial": TestFailedCommitStaysPartial,
 	}
 }
 
