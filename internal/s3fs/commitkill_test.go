@@ -189,3 +189,28 @@ func TestFailedCommitStaysPartial(t *testing.T) {
 	e.finish("/f", 23, 3*MinPartSize, 3*MinPartSize+1000)
 	e.mustBeClean()
 }
+
+// What the committing record costs: one PutObject per multipart upload
+// (beside the record written at its start), none for a file of one part.
+func TestCommitRecordCost(t *testing.T) {
+	e, p := faultEnv(t, time.Minute, Options{PartSize: MinPartSize, ResumeWindow: time.Hour})
+	count := func(what string, size int64, wantPuts int) {
+		t.Helper()
+		puts, completes := p.Requests("PutObject"), p.Requests("CompleteMultipartUpload")
+		u := e.open("/"+what, 0)
+		e.copyRange(u, 24, 0, size)
+		if err := u.Commit(e.ctx); err != nil {
+			t.Fatalf("commit %s: %v", what, err)
+		}
+		e.store.intents.running.Wait()
+		if n := p.Requests("PutObject") - puts; n != wantPuts {
+			t.Errorf("%s (%d bytes): %d PutObject requests, want %d", what, size, n, wantPuts)
+		}
+		t.Logf("%s (%d bytes): %d PutObject, %d CompleteMultipartUpload", what, size,
+			p.Requests("PutObject")-puts, p.Requests("CompleteMultipartUpload")-completes)
+	}
+	count("small", 1000, 1)                // the object
+	count("multipart", 2*MinPartSize+1, 2) // the record at the start, rewritten as committing
+	e.mustBePattern("/multipart", 24, 2*MinPartSize+1)
+	e.mustBeClean()
+}
