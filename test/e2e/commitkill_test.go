@@ -125,3 +125,62 @@ log:
 		t.Fatalf("downloaded %d bytes, want the %d uploaded", len(got), len(data))
 	}
 }
+
+// TestClusterNodeLossWhileCompleting: the node that runs a curl upload is
+// killed (kill -9) while the store holds its CompleteMultipartUpload; the
+// node that adopts the lost node's uploads completes this one, and curl
+// downloads the complete file through the LB.
+func TestClusterNodeLossWhileCompleting(t *testing.T) {
+	curl := requireTool(t, "curl")
+	e := startCluster(t, clusterOptions{faults: true, extra: "log:\n  level: debug\n"})
+	// Each node's probe of conditional requests completes an upload of
+	// its own: wait for their results (versitygw: one of two INFO lines).
+	for _, n := range e.nodes {
+		for deadline := time.Now().Add(30 * time.Second); !strings.Contains(n.out.String(), "store honours conditional writes") &&
+			!strings.Contains(n.out.String(), "store ignores per-object ETags"); time.Sleep(20 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: no result of the conditional probe:\n%s", n.id, n.out.String())
+			}
+		}
+	}
+	src, data := randomFile(t, t.TempDir(), "done.bin", 3*(5<<20)+4321) // four parts
+	e.faults.Set(s3faults.Rule{Op: "CompleteMultipartUpload", Kind: s3faults.StallHeaders})
+	up := make(chan error, 1)
+	go func() {
+		_, err := run(t, 90*time.Second, nil, curl, "-sS", "--user", "demo:demo", "--interface", clientIP(40),
+			"-T", src, "ftp://"+e.Ctrl+"/done.bin")
+		up <- err
+	}()
+	for deadline := time.Now().Add(60 * time.Second); e.faults.Injected("CompleteMultipartUpload", s3faults.StallHeaders) == 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no CompleteMultipartUpload reached the store within a minute:\n%s", e.logs())
+		}
+	}
+	var victim *clusterNodeProc
+	for _, n := range e.nodes {
+		if strings.Contains(n.out.String(), "verb=STOR arg=done.bin") {
+			victim = n
+		}
+	}
+	if victim == nil {
+		t.Fatalf("no node logged the STOR:\n%s", e.logs())
+	}
+	if err := victim.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-up; err == nil {
+		t.Fatal("curl's upload succeeded although its node was killed before completing it")
+	}
+	e.faults.Set()
+	// A survivor's AdoptUploads (Store.Adopt) completes it, then logs
+	// the adoption.
+	for deadline := time.Now().Add(30 * time.Second); !strings.Contains(e.logs(), "janitor: upload a killed process was committing completed") ||
+		!strings.Contains(e.logs(), "upload of a lost node made resumable"); time.Sleep(200 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no node completed the lost node's upload when adopting it:\n%s", e.logs())
+		}
+	}
+	if got := e.download(clientIP(90), "done.bin"); !bytes.Equal(got, data) {
+		t.Fatalf("downloaded %d bytes through the LB, want the %d uploaded", len(got), len(data))
+	}
+}
