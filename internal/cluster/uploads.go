@@ -9,7 +9,8 @@ import (
 
 // Open multipart uploads: each node keeps the set uploads:<instance> of
 // the uploads it has open ([key, upload id] as JSON). When a node is lost
-// another one makes each of them resumable at once (AdoptUploads), and the
+// another one makes each of them resumable at once, or completes it if the
+// lost node was committing it (AdoptUploads, s3fs.Store.Adopt), and the
 // janitor leaves the uploads of live nodes alone (OthersRunning). The
 // recording costs two Redis round trips per multipart upload (files of
 // at least one part), none for small files.

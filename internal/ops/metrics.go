@@ -68,7 +68,7 @@ func NewMetrics(src Sources) *Metrics {
 	m.s3Requests = f.counterVec("s3ftpd_s3_requests_total", "S3 operations (with the SDK's retries) by operation and outcome.", "operation", "outcome")
 	m.s3Latency = f.histogramVec("s3ftpd_s3_request_duration_seconds", "Duration of S3 operations, retries included.",
 		prometheus.ExponentialBuckets(0.001, 3, 11), "operation")
-	m.partialsSwept = f.counterVec("s3ftpd_partial_uploads_swept_total", "What the partial-upload janitor did (adopted, expired).", "action")
+	m.partialsSwept = f.counterVec("s3ftpd_partial_uploads_swept_total", "What the partial-upload janitor did (adopted, completed, expired).", "action")
 	m.partials = f.counterVec("s3ftpd_partial_uploads_total", "Interrupted uploads kept as resumable partials (kept) and uploads that continued one (resumed); expired ones are in s3ftpd_partial_uploads_swept_total.", "event")
 	m.reg.MustRegister(&snapshotCollector{src: src})
 	if src.BudgetInUse != nil {
@@ -152,8 +152,9 @@ func (m *Metrics) S3(operation, outcome string, d time.Duration) {
 func (m *Metrics) Partial(event string) { m.partials.WithLabelValues(event).Inc() }
 
 // Swept counts what a janitor sweep did.
-func (m *Metrics) Swept(adopted, expired int) {
+func (m *Metrics) Swept(adopted, completed, expired int) {
 	m.partialsSwept.WithLabelValues("adopted").Add(float64(adopted))
+	m.partialsSwept.WithLabelValues("completed").Add(float64(completed))
 	m.partialsSwept.WithLabelValues("expired").Add(float64(expired))
 }
 

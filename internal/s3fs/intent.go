@@ -23,8 +23,9 @@ import (
 // completed or aborted. The janitor sweeps these records, never the
 // bucket's list of uploads: an upload it has no record of is not touched.
 // The record costs one PUT when a multipart upload starts (beside its first
-// part, off the transfer's path) and one DELETE when it ends (after the
-// reply); files of one part pay nothing.
+// part, off the transfer's path), one PUT when it is committed (rewritten
+// as "committing" before CompleteMultipartUpload, committing.go) and one
+// DELETE when it ends (after the reply); files of one part pay nothing.
 //
 // A process killed between CreateMultipartUpload and the record's PUT
 // leaves an upload with no record: nothing sweeps it. README recommends a
@@ -86,15 +87,16 @@ func (s *Store) forgetUpload(id string) {
 	}()
 }
 
-// readIntent returns the key a record names.
-func (s *Store) readIntent(ctx context.Context, rec string) (string, error) {
+// readIntent reads a record: the key it names, and whether the upload was
+// committing (committing.go).
+func (s *Store) readIntent(ctx context.Context, rec string) (intent, error) {
 	out, err := s.client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(rec)})
 	if err != nil {
-		return "", err
+		return intent{}, err
 	}
 	defer out.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(out.Body, 4096))
-	return string(b), err
+	return intent{key: string(b), written: aws.ToTime(out.LastModified), commit: parseCommitIntent(out.Metadata)}, err
 }
 
 // sweepCursor is where the last sweep stopped in a listing that had more

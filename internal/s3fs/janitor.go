@@ -22,6 +22,9 @@ import (
 //     an upload that is still running elsewhere is harmless: its Commit
 //     makes the marker stale, its Abort rewrites it, and S3 refuses to
 //     complete an upload whose parts were replaced under it (ETags).
+//   - such an upload whose record says its process was committing it
+//     (committing.go) is completed instead, unless the name was written
+//     since: then the newer file stays and the upload is aborted.
 //   - a multipart upload or marker whose last activity is older than the
 //     window is deleted, and logged.
 //
@@ -52,10 +55,10 @@ func (s *Store) Maintain(ctx context.Context) {
 	for {
 		st := s.Sweep(ctx)
 		if s.swept != nil {
-			s.swept(st.Adopted, st.Expired)
+			s.swept(st.Adopted, st.Completed, st.Expired)
 		}
 		if st != (SweepStats{}) {
-			s.log.Info("partial uploads swept", "adopted", st.Adopted, "expired", st.Expired, "errors", st.Errors)
+			s.log.Info("partial uploads swept", "adopted", st.Adopted, "completed", st.Completed, "expired", st.Expired, "errors", st.Errors)
 		}
 		s.log.Debug("janitor: sweep done")
 		select {
@@ -68,9 +71,10 @@ func (s *Store) Maintain(ctx context.Context) {
 
 // SweepStats counts what a sweep did.
 type SweepStats struct {
-	Adopted int // multipart uploads given a marker (resumable now)
-	Expired int // partials deleted after the window
-	Errors  int // requests that failed (retried next sweep)
+	Adopted   int // multipart uploads given a marker (resumable now)
+	Completed int // multipart uploads a killed process was committing, completed now
+	Expired   int // partials deleted after the window
+	Errors    int // requests that failed (retried next sweep)
 }
 
 // Sweep runs the janitor once. With Peers, only one process sweeps at a
@@ -123,7 +127,7 @@ func (s *Store) sweepUploads(ctx context.Context, others map[string]bool, st *Sw
 			if err != nil || s.live.hasID(id) || others[id] {
 				continue
 			}
-			key, err := s.readIntent(ctx, rec)
+			in, err := s.readIntent(ctx, rec)
 			switch {
 			case isNotFound(err):
 				continue
@@ -131,7 +135,7 @@ func (s *Store) sweepUploads(ctx context.Context, others map[string]bool, st *Sw
 				st.Errors++
 				continue
 			}
-			if s.sweepUpload(ctx, key, id, aws.ToTime(o.LastModified), cutoff, st) {
+			if s.sweepUpload(ctx, in, id, aws.ToTime(o.LastModified), cutoff, st) {
 				s.deleteKey(ctx, rec) // the upload is gone: completed elsewhere, or expired now
 			}
 		}
@@ -143,10 +147,12 @@ func (s *Store) sweepUploads(ctx context.Context, others map[string]bool, st *Sw
 	}
 }
 
-// sweepUpload expires or adopts one multipart upload; gone reports that
-// it no longer exists (finished meanwhile, or expired now).
-func (s *Store) sweepUpload(ctx context.Context, key, id string, initiated, cutoff time.Time, st *SweepStats) (gone bool) {
-	parts, algo, _, newest, err := s.listParts(ctx, key, id)
+// sweepUpload completes, expires or adopts one multipart upload (rec is
+// its record); gone reports that it no longer exists (finished meanwhile,
+// or completed or expired now).
+func (s *Store) sweepUpload(ctx context.Context, rec intent, id string, initiated, cutoff time.Time, st *SweepStats) (gone bool) {
+	key := rec.key
+	parts, algo, full, newest, err := s.listParts(ctx, key, id)
 	if isNotFound(err) {
 		return true // finished meanwhile
 	}
@@ -168,6 +174,14 @@ func (s *Store) sweepUpload(ctx context.Context, key, id string, initiated, cuto
 	case err != nil && !isNotFound(err):
 		st.Errors++
 		return
+	case err != nil:
+		head = nil
+	}
+	if rec.commit != nil {
+		// Its process died while completing it (committing.go).
+		if done, gone := s.completeCommitting(ctx, key, id, rec, parts, newMultipart(id, algo, full, 1), head, st); done {
+			return gone
+		}
 	}
 	prefix, bytes := resumablePrefix(parts)
 	switch {

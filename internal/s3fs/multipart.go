@@ -248,8 +248,8 @@ func (u *upload) sendCurrent(ctx context.Context) error {
 	return nil
 }
 
-// completeMultipart sends the last part, waits for all parts and completes
-// the upload.
+// completeMultipart sends the last part, waits for all parts, records that
+// the upload is committing (committing.go) and completes it.
 func (u *upload) completeMultipart(ctx context.Context) error {
 	if u.cur.size > 0 {
 		if err := u.sendCurrent(ctx); err != nil {
@@ -259,6 +259,7 @@ func (u *upload) completeMultipart(ctx context.Context) error {
 	if err := u.mp.wait(ctx); err != nil {
 		return err
 	}
+	u.committing = u.s.markCommitting(ctx, u.key, u.mp, u.cond, u.version)
 	return u.s.completeUpload(ctx, u.key, u.mp, u.cond)
 }
 
@@ -275,26 +276,18 @@ func (s *Store) completeUpload(ctx context.Context, key string, mp *multipart, c
 		UploadId:        aws.String(mp.id),
 		MultipartUpload: &types.CompletedMultipartUpload{},
 	}
-	full, fullOK := uint32(0), mp.full
-	for i, p := range parts {
+	for _, p := range parts {
 		cp := types.CompletedPart{PartNumber: aws.Int32(p.num), ETag: aws.String(p.etag)}
 		if p.sum != "" {
 			mp.algo.set(&cp.ChecksumCRC32, &cp.ChecksumCRC32C, p.sum)
 		}
 		in.MultipartUpload.Parts = append(in.MultipartUpload.Parts, cp)
-		v, ok := crcFromBase64(p.sum)
-		fullOK = fullOK && ok
-		if i == 0 {
-			full = v
-		} else {
-			full = crcCombine(mp.algo.poly, full, v, p.size)
-		}
 	}
 	if mp.full {
 		in.ChecksumType = types.ChecksumTypeFullObject
 	}
-	if fullOK {
-		mp.algo.set(&in.ChecksumCRC32, &in.ChecksumCRC32C, crcToBase64(full))
+	if full, ok := fullChecksum(mp, parts); ok {
+		mp.algo.set(&in.ChecksumCRC32, &in.ChecksumCRC32C, full)
 	}
 	if cond.set() && s.conditions(ctx).complete {
 		in.IfMatch, in.IfNoneMatch = cond.apply()
@@ -304,6 +297,25 @@ func (s *Store) completeUpload(ctx context.Context, key string, mp *multipart, c
 		s.forgetUpload(mp.id)
 	}
 	return cond.changed(err)
+}
+
+// fullChecksum is the full-object CRC (base64) of parts of mp, sorted,
+// when mp has one (FULL_OBJECT) and every part's CRC is known.
+func fullChecksum(mp *multipart, parts []partDone) (string, bool) {
+	full, ok := uint32(0), mp.full && len(parts) > 0
+	for i, p := range parts {
+		v, known := crcFromBase64(p.sum)
+		ok = ok && known
+		if i == 0 {
+			full = v
+		} else {
+			full = crcCombine(mp.algo.poly, full, v, p.size)
+		}
+	}
+	if !ok {
+		return "", false
+	}
+	return crcToBase64(full), true
 }
 
 // abortMultipart aborts a multipart upload and makes sure no parts remain.

@@ -3,6 +3,7 @@ package s3fs
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -26,7 +27,9 @@ type Peers interface {
 
 // Adopt makes key's multipart upload id, left by a process that died,
 // resumable now: it gets a marker (see the janitor), so SIZE and REST+STOR
-// or APPE continue it from its stored parts on any node.
+// or APPE continue it from its stored parts on any node. An upload that
+// process was committing is completed instead (committing.go). It is the
+// janitor's sweep of one upload.
 func (s *Store) Adopt(ctx context.Context, key, id string) error {
 	if b, k := s.inBucket(key); b != s {
 		return b.Adopt(ctx, k, id)
@@ -34,8 +37,18 @@ func (s *Store) Adopt(ctx context.Context, key, id string) error {
 	if s.live.hasID(id) {
 		return nil
 	}
+	rec, err := s.readIntent(ctx, s.intentKey(id))
+	switch {
+	case isNotFound(err): // never written: adopted as a partial
+		rec = intent{}
+	case err != nil:
+		return fmt.Errorf("s3fs: adopting an upload: reading its record: %w", err)
+	}
+	rec.key = key
 	var st SweepStats
-	s.sweepUpload(ctx, key, id, s.now(), time.Time{}, &st)
+	if s.sweepUpload(ctx, rec, id, s.now(), time.Time{}, &st) {
+		s.deleteKey(ctx, s.intentKey(id))
+	}
 	if st.Errors > 0 {
 		return errors.New("s3fs: adopting an upload failed; the next sweep retries")
 	}

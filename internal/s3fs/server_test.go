@@ -174,6 +174,8 @@ func storageTests() map[string]func(*testing.T) {
 		"RenameKeepsReplacedSource":          TestRenameKeepsReplacedSource, "ConditionalProbe": TestConditionalProbe,
 		"AppendAfterKill": TestAppendAfterKill, "DownloadContinuesAfterReset": TestDownloadContinuesAfterReset,
 		"StallTimeoutEndsHungRequests": TestStallTimeoutEndsHungRequests,
+		"CommitAfterKill":              TestCommitAfterKill, "CommitAfterKillKeepsNewerFile": TestCommitAfterKillKeepsNewerFile,
+		"FailedCommitStaysPartial": TestFailedCommitStaysPartial,
 	}
 }
 

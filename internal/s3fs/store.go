@@ -80,7 +80,7 @@ type Options struct {
 	// Peers: the other processes on this bucket (a cluster); nil: none.
 	Peers Peers
 	// Swept, if set, is told what each janitor sweep did (metrics).
-	Swept func(adopted, expired int)
+	Swept func(adopted, completed, expired int)
 	// Partial, if set, is told when an interrupted upload is kept as a
 	// partial ("kept") and when an upload continues one ("resumed").
 	Partial func(event string)
@@ -109,7 +109,7 @@ type Store struct {
 	mfmtMax      int64 // Options.MFMTMaxSize
 	live         *liveUploads
 	peers        Peers
-	swept        func(adopted, expired int)
+	swept        func(adopted, completed, expired int)
 	partialEvent func(event string)
 	intents      *intents         // records of multipart uploads (intent.go)
 	cursor       *sweepCursor     // where the janitor goes on

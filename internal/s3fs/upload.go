@@ -110,6 +110,9 @@ type upload struct {
 	mp     *multipart // nil until the first part is sent (or resumed)
 	ownMP  bool       // this upload created mp (a resumed partial's is not)
 	mpDone bool       // mp was completed
+	// committing: mp's record says it is being completed (committing.go);
+	// a commit that fails rewrites it as a plain record.
+	committing bool
 
 	base    int64  // bytes already stored when the upload began
 	appendE string // ETag of the object an append copies (Commit without new bytes changes nothing)
@@ -350,6 +353,7 @@ func (u *upload) Commit(ctx context.Context) error {
 			u.finish(stateCommitted)
 			return nil
 		}
+		u.uncommit()
 		err = u.whyRefused(ctx, err)
 		if errors.Is(err, ftp.ErrChanged) {
 			u.s.log.Warn("resumed upload not stored: the object it builds on was replaced meanwhile",
@@ -517,12 +521,22 @@ func (u *upload) Abort(ctx context.Context) error {
 			u.finish(stateAborted)
 			return nil
 		}
+		u.uncommit()
 		u.s.log.Warn("could not store the interrupted upload", "key", u.key, "err", err)
 	}
 	if keep && u.s.resumeWindow > 0 {
 		return mapErr("keep partial", u.name, u.keepPartial(actx))
 	}
 	return u.cleanup(actx)
+}
+
+// uncommit rewrites the record of an upload whose completion failed as a
+// plain one (committing.go): Abort, not a successor, decides what stays.
+func (u *upload) uncommit() {
+	if u.committing {
+		u.committing = false
+		u.s.recordUpload(u.key, u.mp.id)
+	}
 }
 
 // isPermanent reports an upload failure that resuming cannot fix.

@@ -19,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/s3ftpd/s3ftpd/internal/ftp/ftptest"
+	"github.com/s3ftpd/s3ftpd/internal/s3fs/s3faults"
 )
 
 // A cluster as the tests run it: redis-server, one versitygw process as
@@ -36,7 +37,8 @@ type clusterEnv struct {
 	redis     *proc
 	redisPort int
 	redisDir  string
-	s3        string // endpoint
+	s3        string          // endpoint
+	faults    *s3faults.Proxy // between the nodes and the store (clusterOptions.faults)
 	bucket    string
 	nodes     []*clusterNodeProc
 	lb        *proc
@@ -60,6 +62,7 @@ type clusterOptions struct {
 	extra      string        // YAML added to every node's config
 	dataAccept time.Duration // timeouts.data_accept; default 10s
 	stall      time.Duration // timeouts.transfer_stall; default 2m
+	faults     bool          // the nodes reach the store through an s3faults proxy (clusterEnv.faults)
 }
 
 func startCluster(t *testing.T, o clusterOptions) *clusterEnv {
@@ -88,6 +91,15 @@ func startCluster(t *testing.T, o clusterOptions) *clusterEnv {
 	g.waitListening(fmt.Sprintf("127.0.0.1:%d", gwPort), 30*time.Second)
 	e.bucket = "cluster"
 	e.makeBucket()
+	nodeS3 := e.s3
+	if o.faults {
+		p, err := s3faults.Start(e.s3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(p.Close)
+		e.faults, nodeS3 = p, p.URL
+	}
 
 	e.certFile, _ = writeCert(t, t.TempDir(), "s3ftpd-cluster")
 	keyFile := filepath.Join(filepath.Dir(e.certFile), "key.pem")
@@ -129,7 +141,7 @@ cluster:
   secret: %q
   redis:
     addrs: ["127.0.0.1:%d"]
-%s`, n.ip, e.ctrlPort, e.pasvFirst, e.pasvFirst+9, clusterLBIP, e.bucket, e.s3, e.certFile, keyFile,
+%s`, n.ip, e.ctrlPort, e.pasvFirst, e.pasvFirst+9, clusterLBIP, e.bucket, nodeS3, e.certFile, keyFile,
 			o.dataAccept, o.stall, n.ip, n.ops, n.id, n.ip, n.relay, clusterSecret, e.redisPort, o.extra)
 		n.cfg = filepath.Join(t.TempDir(), "s3ftpd.yaml")
 		if err := os.WriteFile(n.cfg, []byte(cfg), 0o600); err != nil {
