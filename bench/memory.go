@@ -78,6 +78,9 @@ func (h *harness) memory(ctx context.Context, st *s3store, srv *ftpServer, peers
 		h.rep.add(figure{name: name, title: ptitle, target: target, ratio: float64(o) / float64(t),
 			ours: fmt.Sprintf("%.1f MiB", mib(o)), ref: fmt.Sprintf("%s %.1f MiB (idle %.1f)", mover{name: s.name}.label(), mib(t), mib(r.idle))})
 	}
+	if h.opt.long {
+		h.memoryHuge(ctx, srv)
+	}
 	head := append([]string{"server", "idle"}, memStepNames...)
 	var rows [][]string
 	for _, s := range servers {
@@ -101,6 +104,41 @@ func (h *harness) memory(ctx context.Context, st *s3store, srv *ftpServer, peers
 
 // noembedName names the production build in the memory figures.
 const noembedName = "s3ftpd-noembed"
+
+// memHuge is the -long upload of the memory part.
+const memHuge = 10 << 30
+
+// memoryHuge: the peak RSS of s3ftpd during one memHuge STOR (issue 14:
+// "during a 10 GiB upload at the default budget").
+func (h *harness) memoryHuge(ctx context.Context, srv *ftpServer) {
+	name, title := "memory_10gib_stor_peak_vs_64mib", "peak RSS during a "+sizeText(memHuge)+" STOR"
+	h.logf("memory: s3ftpd: STOR of %s", sizeText(memHuge))
+	octx, cancel := context.WithTimeout(ctx, opTimeout(memHuge))
+	defer cancel()
+	path := srv.base + "mem/huge.bin"
+	r, mp, err := measurePeak(srv.proc.pid, func() opResult {
+		c, err := dialFTP(octx, srv)
+		if err != nil {
+			return opResult{err: err}
+		}
+		defer c.close()
+		t0 := time.Now()
+		err = ftpStor(c, h.pat, path, memHuge)
+		return opResult{dur: time.Since(t0), err: err}
+	})
+	if c, derr := dialFTP(ctx, srv); derr == nil {
+		_ = c.Delete(path)
+		c.close()
+	}
+	if err = firstErr(err, r.err); err != nil {
+		h.rep.fail(name, title, "<=1", true, err)
+		return
+	}
+	h.logf("  %v, idle %.1f MiB, peak %.1f MiB", r.dur.Round(time.Second), mib(mp.idle), mib(mp.peak))
+	h.rep.add(figure{name: name, title: title, core: true, target: "<=1", ratio: float64(mp.peak) / memBudget,
+		ours: fmt.Sprintf("%.1f MiB (idle %.1f, %.0f MiB/s)", mib(mp.peak), mib(mp.idle), mib(memHuge)/r.dur.Seconds()),
+		ref: "budget 64 MiB"})
+}
 
 // noembedBin is where prepareServer puts the build without the embedded
 // store, next to the s3ftpd binary.

@@ -221,7 +221,7 @@ func (h *harness) startSFTPGo(ctx context.Context, bin string, st *s3store) (*ft
 		_ = p.stop()
 		return nil, err
 	}
-	return &ftpServer{name: "sftpgo", addr: addr, user: "bench", pass: h.ftpPass, proc: p, base: "/"}, nil
+	return &ftpServer{name: "sftpgo", addr: addr, user: "bench", pass: h.ftpPass, proc: p, base: "/", keyPrefix: "sftpgo/"}, nil
 }
 
 // jsonObj keeps the config literals short.

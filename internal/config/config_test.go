@@ -150,7 +150,7 @@ log:
 		Bucket: "my-bucket", Prefix: "ftp/", Region: "eu-west-1", Endpoint: "http://127.0.0.1:9000",
 		PathStyle: true, AccessKey: "AK", SecretKey: "SK",
 		PartSize: 16 * MiB, Concurrency: 8, BufferBudget: GiB, StallTimeout: 60 * time.Second,
-		BufferWait: 30 * time.Second, BufferIPShare: 25, BufferUserShare: 25, BufferSessionShare: 25,
+		BufferWait: 30 * time.Second, BufferIPShare: 25, BufferUserShare: 100, BufferSessionShare: 25,
 	}
 	want.Users = []User{
 		{Name: "alice", Password: "secret", Policy: Policy{Home: "/"}},
@@ -584,9 +584,9 @@ func TestStallTimeout(t *testing.T) {
 // The budget keys of issue #15: parsed, and out-of-range values named.
 func TestBudgetKeys(t *testing.T) {
 	c := mustParse(t, "timeouts:\n  min_rate: 4KiB\nstore:\n  s3:\n    buffer_wait: 5s\n    buffer_ip_share: 50\n"+
-		"limits:\n  download_buffers: 64MiB\n  download_user_share: 100\n")
+		"limits:\n  download_buffers: 64MiB\n  download_user_share: 40\n")
 	if c.Timeouts.MinRate != 4*KiB || c.Store.S3.BufferWait != 5*time.Second || c.Store.S3.BufferIPShare != 50 ||
-		c.Store.S3.BufferUserShare != 25 || c.Limits.DownloadBuffers != 64*MiB || c.Limits.DownloadUserShare != 100 {
+		c.Store.S3.BufferUserShare != 100 || c.Limits.DownloadBuffers != 64*MiB || c.Limits.DownloadUserShare != 40 {
 		t.Fatalf("parsed %+v %+v %+v", c.Timeouts, c.Store.S3, c.Limits)
 	}
 	_, err := Parse([]byte("timeouts:\n  min_rate: -1\nstore:\n  s3:\n    buffer_wait: 1ms\n    buffer_session_share: 0\n" +

@@ -210,12 +210,17 @@ func launch(ctx context.Context, lay layout, opts Options, listen string, log *s
 	listening := make(chan struct{})
 	var listenOnce sync.Once
 	cfg := &embedgw.Config{
-		RootUserAccess:    opts.AccessKey,
-		RootUserSecret:    opts.SecretKey,
-		Region:            Region,
-		Ports:             []string{listen},
-		MaxConnections:    1000,
-		MaxRequests:       1000,
+		RootUserAccess: opts.AccessKey,
+		RootUserSecret: opts.SecretKey,
+		Region:         Region,
+		Ports:          []string{listen},
+		// The store serves this process alone, whose sessions, upload
+		// budget and download budget already bound what it asks at once:
+		// a limit here only turns load into 503s (1 000 sessions made
+		// more than 1 000 requests at once, and the SDK's retry quota ran
+		// out: 451 on every command; test/load). versitygw's defaults.
+		MaxConnections:    250000,
+		MaxRequests:       100000,
 		MultipartMaxParts: 10000,
 		Quiet:             true,
 		// Keep-alive spares a TCP connection (and a TIME_WAIT socket) per

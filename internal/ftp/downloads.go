@@ -26,7 +26,7 @@ const DefaultDownloadBuffers = 256 << 20
 // Default shares of the download budget, in percent.
 const (
 	DefaultDownloadIPShare   = 25
-	DefaultDownloadUserShare = 25
+	DefaultDownloadUserShare = 100 // as the upload budget's (s3fs.DefaultBufferUserShare)
 )
 
 // downloadBudget builds the Server's download budget from its fields.

@@ -31,10 +31,16 @@ import (
 // upload needs a whole part in memory), and the part-size schedule never
 // grows a part beyond the smallest cap (partsize.go).
 
-// Default shares of the budget, in percent.
+// Default shares of the budget, in percent. A user has no cap of its own
+// by default: one account is often a whole fleet (many devices or
+// parallel jobs behind one login), and a 25 % user cap made 1 000 sessions
+// of one user wait for 64 MiB while 190 MiB of the budget were free, until
+// their uploads failed with 452 (test/load, docs/reliability.md). Each
+// client IP and each upload stays capped, so no one client takes it all;
+// operators who distrust their users set buffer_user_share.
 const (
 	DefaultBufferIPShare      = 25
-	DefaultBufferUserShare    = 25
+	DefaultBufferUserShare    = 100
 	DefaultBufferSessionShare = 25
 )
 

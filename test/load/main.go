@@ -85,7 +85,7 @@ func printReport(w io.Writer, opt options, r *result) {
 		opt.sessions, r.sources, opt.perIP, len(r.rounds), opt.duration, opt.store)
 	fmt.Fprintf(w, "operations %d (%s), logins %d, files verified at the end %d\n",
 		s.totalOps(), counts(s.ops), s.logins, s.checkedN)
-	fmt.Fprintf(w, "bytes stored %.1f MiB (%d uploads above 8 MiB), bytes read back and verified %.1f MiB; %.1f MiB/s in+out over %v\n",
+	fmt.Fprintf(w, "bytes stored %.1f MiB (%d uploads above the 5 MiB part size), bytes read back and verified %.1f MiB; %.1f MiB/s in+out over %v\n",
 		mib(s.sent), s.multipart, mib(s.recv), mib(s.sent+s.recv)/max(secs, 1), r.elapsed.Round(time.Second))
 	fmt.Fprintf(w, "errors %d (%s); mismatches %d (%s)\n", s.totalErrors(), counts(s.errs), s.totalMismatches(), counts(s.mismatches))
 	for _, m := range s.samples {

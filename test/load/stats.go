@@ -22,7 +22,8 @@ type stats struct {
 	multipart  int            // successful uploads above the part size
 	logins     int
 	checkedN   int      // files verified by the final check
-	samples    []string // the first messages of errors and mismatches
+	samples    []string // the first messages of errors, then of mismatches
+	misSamples int      // of them mismatches
 }
 
 const keepSamples = 30
@@ -66,11 +67,15 @@ func (s *stats) mismatch(kind, msg string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.mismatches[kind]++
-	s.sample("mismatch " + kind + ": " + msg)
+	// Mismatches are kept even once errors filled the samples.
+	if s.misSamples < keepSamples {
+		s.misSamples++
+		s.samples = append(s.samples, "mismatch "+kind+": "+msg)
+	}
 }
 
 func (s *stats) sample(msg string) {
-	if len(s.samples) < keepSamples {
+	if len(s.samples)-s.misSamples < keepSamples {
 		s.samples = append(s.samples, msg)
 	}
 }
