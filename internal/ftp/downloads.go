@@ -73,9 +73,9 @@ func (s *session) downloadBuffer(x *transfer) (buf *[]byte, release func(), err 
 		}
 		return nil, nil, err
 	}
-	bp := s.srv.bufs.Get().(*[]byte)
+	bp := s.srv.bufs.get()
 	return bp, func() {
-		s.srv.bufs.Put(bp)
+		s.srv.bufs.put(bp)
 		h.Release(DownloadBufferSize)
 	}, nil
 }

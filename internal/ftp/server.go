@@ -151,9 +151,9 @@ type Server struct {
 	nextID  atomic.Uint64
 	// live holds the limits in force (reload.go).
 	live atomic.Pointer[Limits]
-	// bufs holds *[]byte for RETR copies (DownloadBufferSize), counted
-	// in downloads.
-	bufs      sync.Pool
+	// bufs are the RETR copy buffers (DownloadBufferSize), counted in
+	// downloads.
+	bufs      copyBufs
 	downloads *Budget
 }
 
@@ -167,7 +167,6 @@ func (s *Server) init() {
 		s.pending = map[netip.Addr]int{}
 		s.checking = map[netip.Addr]int{}
 		s.fails = loginThrottle{window: time.Minute, seen: map[netip.Addr]*failWindow{}}
-		s.bufs.New = func() any { b := make([]byte, DownloadBufferSize); return &b }
 		if s.Logger == nil {
 			s.Logger = slog.Default()
 		}

@@ -73,7 +73,7 @@ func main() {
 func defaultOptions() options {
 	return options{sessions: 1000, perIP: 10, duration: 5 * time.Minute, ramp: 20 * time.Second,
 		think: 200 * time.Millisecond, opTimeout: 3 * time.Minute, maxFiles: 5, multipart: 0.005,
-		maxSize: 12 << 20, sample: 10 * time.Second, quiet: 5 * time.Second, settle: 30 * time.Second, linger: 2 * time.Minute, rounds: 1,
+		maxSize: 12 << 20, sample: 10 * time.Second, quiet: 5 * time.Second, settle: 30 * time.Second, linger: 3 * time.Minute, rounds: 1,
 		store: "embedded", versitygw: "versitygw"}
 }
 

@@ -36,6 +36,10 @@ const (
 	// response body otherwise (half of it is sent); before any answer
 	// when neither has one.
 	Reset Kind = "reset mid-body"
+	// Cut is Reset with an orderly close (FIN) instead of a reset, as a
+	// proxy or a store that gives up on a connection does: the client
+	// sees the body end early.
+	Cut Kind = "cut mid-body (FIN)"
 	// StallHeaders reads the request and never answers.
 	StallHeaders Kind = "stall (no response)"
 	// StallBody stops in the middle of the body, as Reset, but holds the
@@ -228,7 +232,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case StallHeaders:
 		io.Copy(io.Discard, r.Body)
 		p.hold(r)
-	case Reset, StallBody:
+	case Reset, Cut, StallBody:
 		p.midBody(w, r, conn, rule.Kind)
 	case Trickle:
 		p.trickle(w, r, rule.Delay)
@@ -265,11 +269,14 @@ func (p *Proxy) hold(r *http.Request) {
 // request body, or else in the middle of its response body.
 func (p *Proxy) midBody(w http.ResponseWriter, r *http.Request, conn net.Conn, k Kind) {
 	cut := func() {
-		if k == StallBody {
+		switch k {
+		case StallBody:
 			p.hold(r)
-			return
+		case Cut:
+			conn.Close()
+		default:
+			reset(conn)
 		}
-		reset(conn)
 	}
 	if r.ContentLength > 0 {
 		io.CopyN(io.Discard, r.Body, r.ContentLength/2)
