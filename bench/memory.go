@@ -137,7 +137,7 @@ func (h *harness) memoryHuge(ctx context.Context, srv *ftpServer) {
 	h.logf("  %v, idle %.1f MiB, peak %.1f MiB", r.dur.Round(time.Second), mib(mp.idle), mib(mp.peak))
 	h.rep.add(figure{name: name, title: title, core: true, target: "<=1", ratio: float64(mp.peak) / memBudget,
 		ours: fmt.Sprintf("%.1f MiB (idle %.1f, %.0f MiB/s)", mib(mp.peak), mib(mp.idle), mib(memHuge)/r.dur.Seconds()),
-		ref: "budget 64 MiB"})
+		ref:  "budget 64 MiB"})
 }
 
 // noembedBin is where prepareServer puts the build without the embedded
