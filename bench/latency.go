@@ -67,7 +67,7 @@ func (h *harness) latency(ctx context.Context, st *s3store) {
 				if off != nil {
 					defer func() { _ = off.proc.stop() }()
 				}
-				h.latencyWith(ctx, st, proxy, srv, h.latencyPeer(ctx, &via), off)
+				h.latencyWith(ctx, st, proxy, srv, h.latencyPeers(ctx, &via), off)
 				return
 			}
 		}
@@ -98,26 +98,40 @@ func (h *harness) latencyMFMTOff(ctx context.Context, via *s3store) *ftpServer {
 	return srv
 }
 
-// latencyPeer starts rclone serve ftp behind the proxy, or returns nil.
-func (h *harness) latencyPeer(ctx context.Context, via *s3store) *ftpServer {
-	bin := filepath.Join(h.opt.cacheDir, "rclone")
-	if !h.opt.peers || !h.opt.isolated() || !exists(bin) {
-		h.rep.note("latency mode: rclone not run (needs -peers, the loopback-only namespace (root) and %s)", bin)
-		return nil
+// latencyPeers starts rclone serve ftp and SFTPGo behind the proxy, those
+// that can run (rclone first: the targets are against it).
+func (h *harness) latencyPeers(ctx context.Context, via *s3store) []*ftpServer {
+	var peers []*ftpServer
+	for _, name := range []string{"rclone", "sftpgo"} {
+		bin := filepath.Join(h.opt.cacheDir, name)
+		if !h.opt.peers || !h.opt.isolated() || !exists(bin) {
+			h.rep.note("latency mode: %s not run (needs -peers, the loopback-only namespace (root) and %s)", name, bin)
+			continue
+		}
+		var p *ftpServer
+		var err error
+		if name == "rclone" {
+			p, err = h.startRclone(ctx, bin, via)
+		} else {
+			p, err = h.startSFTPGoAt(ctx, bin, via, "sftpgo-latency", sftpgoLatencyPasvFirst, sftpgoLatencyPasvFirst+99)
+		}
+		if err != nil {
+			h.rep.note("latency mode: %s failed to start: %s", name, firstLineOf(err.Error()))
+			continue
+		}
+		peers = append(peers, p)
 	}
-	p, err := h.startRclone(ctx, bin, via)
-	if err != nil {
-		h.rep.note("latency mode: rclone failed to start: %s", firstLineOf(err.Error()))
-		return nil
-	}
-	return p
+	return peers
 }
 
-func (h *harness) latencyWith(ctx context.Context, st *s3store, proxy *latencyProxy, srv, peer, mfmtOff *ftpServer) {
-	servers := []*ftpServer{srv}
-	if peer != nil {
-		servers = append(servers, peer)
-		defer func() { _ = peer.proc.stop() }()
+func (h *harness) latencyWith(ctx context.Context, st *s3store, proxy *latencyProxy, srv *ftpServer, peers []*ftpServer, mfmtOff *ftpServer) {
+	servers := append([]*ftpServer{srv}, peers...)
+	var rclone *ftpServer
+	for _, p := range peers {
+		defer func() { _ = p.proc.stop() }()
+		if p.name == "rclone" {
+			rclone = p
+		}
 	}
 	sz := h.opt.latencySizes()
 	rounds := h.opt.rounds
@@ -225,8 +239,8 @@ func (h *harness) latencyWith(ctx context.Context, st *s3store, proxy *latencyPr
 		}
 	}
 	h.latencyReport(proxy.rtt, sz, workloads, servers, res, counts, names, rows)
-	if mfmtOff != nil && peer != nil {
-		h.mfmtOffFigure(proxy.rtt, sz, res["mput"][mfmtOff.name], res["mput"][peer.name], counts["mput"][mfmtOff.name])
+	if mfmtOff != nil && rclone != nil {
+		h.mfmtOffFigure(proxy.rtt, sz, res["mput"][mfmtOff.name], res["mput"][rclone.name], counts["mput"][mfmtOff.name])
 	}
 }
 
@@ -273,27 +287,34 @@ func (h *harness) latencyReport(rtt time.Duration, sz latencySizes, workloads []
 				fmt.Sprintf("%d: %s", len(reqs), opCounts(reqs)))
 		}
 		trows = append(trows, row)
-		name := "latency_" + w.name + "_vs_rclone"
-		title := fmt.Sprintf("%v RTT: %s, time vs rclone", rtt, w.title)
 		if len(servers) < 2 {
-			h.rep.skip(name, w.target, "rclone not run in latency mode")
+			h.rep.skip("latency_"+w.name+"_vs_rclone", w.target, "rclone not run in latency mode")
 			continue
 		}
-		ours, theirs := res[w.name][servers[0].name], res[w.name][servers[1].name]
-		if err := firstErr(ours.err(), theirs.err()); err != nil {
-			h.rep.fail(name, title, w.target, false, err)
-			continue
+		for _, peer := range servers[1:] {
+			// The targets are against rclone; SFTPGo is a reference.
+			name := "latency_" + w.name + "_vs_" + peer.name
+			title := fmt.Sprintf("%v RTT: %s, time vs %s", rtt, w.title, peer.name)
+			target := w.target
+			if peer.name != "rclone" {
+				target = "none"
+			}
+			ours, theirs := res[w.name][servers[0].name], res[w.name][peer.name]
+			if err := firstErr(ours.err(), theirs.err()); err != nil {
+				h.rep.fail(name, title, target, false, err)
+				continue
+			}
+			// Time ratio: ours ÷ the peer's (pairedRatio divides the other way).
+			h.rep.add(figure{name: name, title: title, target: target, ratio: 1 / pairedRatio(ours, theirs),
+				ours: fmt.Sprintf("%.0f ms", median(durMs(ours))), ref: fmt.Sprintf("%s %.0f ms", peer.name, median(durMs(theirs)))})
 		}
-		// Time ratio: ours ÷ rclone's (pairedRatio divides the other way).
-		h.rep.add(figure{name: name, title: title, target: w.target, ratio: 1 / pairedRatio(ours, theirs),
-			ours: fmt.Sprintf("%.0f ms", median(durMs(ours))), ref: fmt.Sprintf("rclone %.0f ms", median(durMs(theirs)))})
 	}
 	head := []string{"workload"}
 	for _, s := range servers {
 		head = append(head, s.name+": time (median; per round)", s.name+": S3 requests (last round)")
 	}
 	body := fmt.Sprintf("Every S3 request held %v by the harness's proxy (bench/s3proxy.go) in front of the same store; "+
-		"%d rounds, servers interleaved. Ratios in the results table are s3ftpd's time ÷ rclone's (below 1: s3ftpd is faster).\n\n",
+		"%d rounds, servers interleaved. Ratios in the results table are s3ftpd's time ÷ the peer's (below 1: s3ftpd is faster).\n\n",
 		rtt, h.opt.rounds) + table(head, trows) +
 		"\n### S3 requests and sequential round trips per FTP command\n\n" +
 		"One logged-in session sends one command at a time; the proxy records each request's arrival and the end of its " +

@@ -112,8 +112,8 @@ func (h *harness) probe(ctx context.Context, st *s3store, srv *ftpServer, proxy 
 
 // serverPrefix is the key prefix under which srv's "/" lives.
 func serverPrefix(srv *ftpServer) string {
-	if srv.name == "rclone" {
-		return "rclone/"
+	if srv.keyPrefix != "" {
+		return srv.keyPrefix
 	}
 	return s3ftpdHome + "/"
 }

@@ -40,9 +40,12 @@ const sftpgoPrefix = "sftpgo/"
 // sftpgoPasvFirst..Last is SFTPGo's passive range: fixed, just above the
 // ranges passiveRange hands out (20000-31999) and below the ephemeral
 // ports (32768+), so it clashes with no other server of the run.
+// The latency mode's second SFTPGo (behind the delaying proxy) takes the
+// next hundred.
 const (
 	sftpgoPasvFirst, sftpgoPasvLast = 32000, 32099
 	sftpgoPasvRange                 = "32000-32099"
+	sftpgoLatencyPasvFirst          = 32100
 )
 
 // sftpgoBundleCopy is the step before the build that puts the resources
@@ -177,7 +180,13 @@ func sftpgoVersionOf(ctx context.Context, bin string) string {
 // 127.0.0.1 (SFTP, HTTP, WebDAV and telemetry off) and loads one user
 // whose filesystem is S3 on st.
 func (h *harness) startSFTPGo(ctx context.Context, bin string, st *s3store) (*ftpServer, error) {
-	for _, p := range []int{sftpgoPasvFirst, sftpgoPasvLast} {
+	return h.startSFTPGoAt(ctx, bin, st, "sftpgo", sftpgoPasvFirst, sftpgoPasvLast)
+}
+
+// startSFTPGoAt is startSFTPGo with its files in h.work/name and passive
+// ports first..last.
+func (h *harness) startSFTPGoAt(ctx context.Context, bin string, st *s3store, name string, first, last int) (*ftpServer, error) {
+	for _, p := range []int{first, last} {
 		ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
 		if err != nil {
 			return nil, fmt.Errorf("SFTPGo's passive port %d is taken: %w", p, err)
@@ -188,13 +197,13 @@ func (h *harness) startSFTPGo(ctx context.Context, bin string, st *s3store) (*ft
 	if err != nil {
 		return nil, err
 	}
-	dir := filepath.Join(h.work, "sftpgo")
+	dir := filepath.Join(h.work, name)
 	for _, d := range []string{"home", "tmp"} {
 		if err := os.MkdirAll(filepath.Join(dir, d), 0o700); err != nil {
 			return nil, err
 		}
 	}
-	cfg, err := json.MarshalIndent(sftpgoConfig(port, filepath.Join(dir, "tmp")), "", "  ")
+	cfg, err := json.MarshalIndent(sftpgoConfig(port, first, last, filepath.Join(dir, "tmp")), "", "  ")
 	if err != nil {
 		return nil, err
 	}
@@ -229,7 +238,7 @@ type jsonObj = map[string]any
 
 // sftpgoConfig is the part of sftpgo.json that differs from SFTPGo's
 // defaults (its sftpgo.json; viper fills in the rest).
-func sftpgoConfig(port int, tmp string) jsonObj {
+func sftpgoConfig(port, pasvFirst, pasvLast int, tmp string) jsonObj {
 	return jsonObj{
 		"common": jsonObj{
 			"idle_timeout": 30, // minutes
@@ -251,7 +260,7 @@ func sftpgoConfig(port int, tmp string) jsonObj {
 				"port": port, "address": "127.0.0.1",
 				"force_passive_ip": "127.0.0.1",
 			}},
-			"passive_port_range": jsonObj{"start": sftpgoPasvFirst, "end": sftpgoPasvLast},
+			"passive_port_range": jsonObj{"start": pasvFirst, "end": pasvLast},
 		},
 		"data_provider": jsonObj{
 			"driver":               "memory",

@@ -13,7 +13,7 @@ import (
 // all addresses: SFTP on 2022, HTTP on 8080), and a passive range that no
 // other server of the run can get from passiveRange.
 func TestPeerSFTPGoConfigLoopbackOnly(t *testing.T) {
-	raw, err := json.Marshal(sftpgoConfig(2121, "/tmp/x"))
+	raw, err := json.Marshal(sftpgoConfig(2121, sftpgoPasvFirst, sftpgoPasvLast, "/tmp/x"))
 	if err != nil {
 		t.Fatal(err)
 	}
