@@ -273,6 +273,11 @@ func launch(ctx context.Context, lay layout, opts Options, listen string, log *s
 	}
 	log.Info("embedded S3 store running", "endpoint", s.endpoint, "bucket", s.bucket,
 		"dir", lay.base, "metadata", lay.kind())
+	if lay.smallXattrs {
+		log.Warn("this data directory keeps object metadata in xattrs, which this filesystem (ext4?) limits to about "+
+			"4 KiB a file: an upload of more than ~800 parts (~4 GiB at 5 MiB parts) fails when it is completed; "+
+			"a new, empty data directory stores metadata in <dir>/meta instead", "dir", lay.base)
+	}
 	return s, nil
 }
 

@@ -209,9 +209,50 @@ func TestXattrProbe(t *testing.T) {
 		t.Fatal(err)
 	}
 	// ext4, xfs, btrfs and tmpfs (Linux ≥ 6.6) have user xattrs.
-	t.Logf("metadata on %s: %s (probe: %v)", dir, lay.kind(), probeXattr(dir))
+	t.Logf("metadata on %s: %s (probe: %v)", dir, lay.kind(), probeXattr(dir, 1))
 	if lay.kind() == "xattr" && nonEmptyDir(filepath.Join(dir, "meta")) {
 		t.Fatal("xattr layout created a sidecar")
+	}
+}
+
+// A new data directory whose filesystem keeps xattrs small (ext4: one
+// 4 KiB block per file) stores metadata in Dir/meta, so that an object of
+// 10 000 parts can be completed; an existing xattr directory keeps its
+// layout and is flagged. Runs on every filesystem at hand (t.TempDir's, and
+// /dev/shm's tmpfs): the layout must follow what the filesystem holds.
+func TestLayoutForLargeMultipartMetadata(t *testing.T) {
+	dirs := []string{t.TempDir()}
+	if shm, err := os.MkdirTemp("/dev/shm", "embeds3-test-"); err == nil {
+		t.Cleanup(func() { os.RemoveAll(shm) })
+		dirs = append(dirs, shm)
+	}
+	for _, dir := range dirs {
+		if probeXattr(dir, 1) != nil {
+			t.Logf("%s: no user xattrs", dir)
+			continue
+		}
+		big := probeXattr(dir, bigXattr) == nil
+		fresh, err := prepareLayout(filepath.Join(dir, "fresh"), false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := map[bool]string{true: "xattr", false: "sidecar"}[big]; fresh.kind() != want || fresh.smallXattrs {
+			t.Errorf("%s (xattrs of %d bytes: %v): new data directory got %s (small %v), want %s", dir, bigXattr, big,
+				fresh.kind(), fresh.smallXattrs, want)
+		}
+		// An existing xattr-layout directory (a bucket, no Dir/meta).
+		old := filepath.Join(dir, "old")
+		if err := os.MkdirAll(filepath.Join(old, "buckets", "b"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		kept, err := prepareLayout(old, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if kept.kind() != "xattr" || kept.smallXattrs == big {
+			t.Errorf("%s: existing directory got %s (small %v), want xattr (small %v)", dir, kept.kind(), kept.smallXattrs, !big)
+		}
+		t.Logf("%s: xattrs of %d bytes %v; new directory %s", dir, bigXattr, big, fresh.kind())
 	}
 }
 

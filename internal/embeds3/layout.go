@@ -14,7 +14,18 @@ type layout struct {
 	root    string              // gateway root: base/buckets
 	sidecar string              // base/meta when metadata is in a sidecar, else ""
 	meta    meta.MetadataStorer // XattrMeta or SideCar
+	// smallXattrs: metadata is in xattrs that cannot hold the record of a
+	// large multipart upload (see prepareLayout).
+	smallXattrs bool
 }
+
+// bigXattr is the size the xattrs of a new data directory must hold: an
+// object completed from 10 000 parts carries its part offsets as one xattr
+// of ~45 KB (versitygw's multipart metadata, compressed JSON; 4.5 bytes a
+// part). ext4 keeps all of a file's xattrs in one 4 KiB block, enough for
+// ~800 parts: a 4 GiB upload in 5 MiB parts failed there at its
+// completion with "no space left on device".
+const bigXattr = 64 << 10
 
 func (l layout) kind() string {
 	if l.sidecar != "" {
@@ -31,7 +42,10 @@ func (l layout) kind() string {
 // by really writing one, not just by the ENOTSUP check versitygw uses),
 // otherwise into Dir/meta — a sibling of the root, because versitygw refuses
 // a sidecar inside its root. Once Dir/meta holds anything it stays in use, so
-// a store keeps reading its metadata where it wrote it.
+// a store keeps reading its metadata where it wrote it. A new data
+// directory (no bucket yet) on a filesystem whose xattrs cannot hold
+// bigXattr (ext4) also gets Dir/meta; an existing one keeps its xattrs and
+// is marked smallXattrs (its uploads stay limited to ~800 parts).
 func prepareLayout(dir string, forceSideCar bool) (layout, error) {
 	if dir == "" {
 		return layout{}, fmt.Errorf("embeds3: Dir is required")
@@ -48,8 +62,12 @@ func prepareLayout(dir string, forceSideCar bool) (layout, error) {
 	sidecar := filepath.Join(base, "meta")
 	useSideCar := forceSideCar || nonEmptyDir(sidecar)
 	if !useSideCar {
-		if err := probeXattr(l.root); err != nil {
+		fresh := !nonEmptyDir(l.root)
+		switch {
+		case probeXattr(l.root, 1) != nil:
 			useSideCar = true
+		case probeXattr(l.root, bigXattr) != nil:
+			useSideCar, l.smallXattrs = fresh, !fresh
 		}
 	}
 	if !useSideCar {
@@ -67,8 +85,9 @@ func prepareLayout(dir string, forceSideCar bool) (layout, error) {
 	return l, nil
 }
 
-// probeXattr writes, reads and drops a user xattr on a scratch file in dir.
-func probeXattr(dir string) error {
+// probeXattr writes, reads and drops a user xattr of size bytes on a
+// scratch file in dir.
+func probeXattr(dir string, size int) error {
 	f, err := os.CreateTemp(dir, ".xattr-probe-*")
 	if err != nil {
 		return err
@@ -76,7 +95,7 @@ func probeXattr(dir string) error {
 	defer os.Remove(f.Name())
 	defer f.Close()
 	x := meta.XattrMeta{}
-	if err := x.StoreAttribute(f, "", "", "s3ftpd-probe", []byte("1")); err != nil {
+	if err := x.StoreAttribute(f, "", "", "s3ftpd-probe", make([]byte, size)); err != nil {
 		return err
 	}
 	_, err = x.RetrieveAttribute(f, "", "", "s3ftpd-probe")
