@@ -103,7 +103,7 @@ func (h *harness) memory(ctx context.Context, st *s3store, srv *ftpServer, peers
 }
 
 // noembedName names the production build in the memory figures.
-const noembedName = "s3ftpd-noembed"
+const noembedName = "noembed"
 
 // memHuge is the -long upload of the memory part.
 const memHuge = 10 << 30

@@ -18,9 +18,9 @@
 //   - Stopping waits (up to 10 s, fasthttp) for clients' idle keep-alive
 //     connections: close them first (s3fs.CloseIdleConnections).
 //   - versitygw writes to stdout directly. Start avoids its "No IAM service
-//     configured" line by passing the single-account IAM itself, so in the
-//     usual xattr layout nothing is printed; with the sidecar layout
-//     posix.New still prints "Using sidecar directory for metadata: …".
+//     configured" line by passing the single-account IAM itself, and its
+//     "Using sidecar directory" line by not naming the sidecar in
+//     PosixOpts (the storer is passed in), so nothing is printed.
 //
 // On-disk layout under Options.Dir:
 //
@@ -201,7 +201,9 @@ func launch(ctx context.Context, lay layout, opts Options, listen string, log *s
 	be, err := posix.New(lay.root, lay.meta, posix.PosixOpts{
 		// Zero would make every CopyObject fail; 5 GiB is S3's limit.
 		CopyObjectThreshold: 5 << 30,
-		SideCarDir:          lay.sidecar,
+		// The sidecar storer is lay.meta; PosixOpts.SideCarDir would only
+		// check it lies outside the root (prepareLayout makes it a
+		// sibling) and print a line to stdout.
 	})
 	if err != nil {
 		return nil, fmt.Errorf("embeds3: open posix backend in %s: %w", lay.root, err)
@@ -274,9 +276,10 @@ func launch(ctx context.Context, lay layout, opts Options, listen string, log *s
 	log.Info("embedded S3 store running", "endpoint", s.endpoint, "bucket", s.bucket,
 		"dir", lay.base, "metadata", lay.kind())
 	if lay.smallXattrs {
-		log.Warn("this data directory keeps object metadata in xattrs, which this filesystem (ext4?) limits to about "+
-			"4 KiB a file: an upload of more than ~800 parts (~4 GiB at 5 MiB parts) fails when it is completed; "+
-			"a new, empty data directory stores metadata in <dir>/meta instead", "dir", lay.base)
+		log.Warn("the embedded store keeps object metadata in xattrs, which this filesystem (ext4?) limits to about "+
+			"4 KiB a file: an upload of more than ~800 parts (~4 GiB at 5 MiB parts, ~16 GiB at 16 MiB) fails when it "+
+			"is completed; raise store.s3.part_size for larger files, or put store.embedded.dir on xfs, btrfs or tmpfs",
+			"dir", lay.base)
 	}
 	return s, nil
 }

@@ -15,16 +15,20 @@ type layout struct {
 	sidecar string              // base/meta when metadata is in a sidecar, else ""
 	meta    meta.MetadataStorer // XattrMeta or SideCar
 	// smallXattrs: metadata is in xattrs that cannot hold the record of a
-	// large multipart upload (see prepareLayout).
+	// large multipart upload (see bigXattr).
 	smallXattrs bool
 }
 
-// bigXattr is the size the xattrs of a new data directory must hold: an
-// object completed from 10 000 parts carries its part offsets as one xattr
-// of ~45 KB (versitygw's multipart metadata, compressed JSON; 4.5 bytes a
-// part). ext4 keeps all of a file's xattrs in one 4 KiB block, enough for
-// ~800 parts: a 4 GiB upload in 5 MiB parts failed there at its
-// completion with "no space left on device".
+// bigXattr is what the xattrs of a file must hold for an object completed
+// from 10 000 parts: versitygw stores its part offsets as one xattr of
+// ~45 KB (compressed JSON, 4.5 bytes a part). ext4 keeps all of a file's
+// xattrs in one 4 KiB block, enough for ~800 parts: a 10 GiB upload in
+// 5 MiB parts (2 048) failed there at its completion with "no space left
+// on device". The sidecar layout has no such limit, but versitygw 1.8.0
+// keeps an object's old user metadata in it when the object is
+// overwritten (tested by hand: a PUT without metadata over one with
+// metadata still shows it), which would serve stale checksums and times:
+// such a filesystem keeps xattrs and the limit, with a WARN at start.
 const bigXattr = 64 << 10
 
 func (l layout) kind() string {
@@ -42,10 +46,9 @@ func (l layout) kind() string {
 // by really writing one, not just by the ENOTSUP check versitygw uses),
 // otherwise into Dir/meta — a sibling of the root, because versitygw refuses
 // a sidecar inside its root. Once Dir/meta holds anything it stays in use, so
-// a store keeps reading its metadata where it wrote it. A new data
-// directory (no bucket yet) on a filesystem whose xattrs cannot hold
-// bigXattr (ext4) also gets Dir/meta; an existing one keeps its xattrs and
-// is marked smallXattrs (its uploads stay limited to ~800 parts).
+// a store keeps reading its metadata where it wrote it. A filesystem whose
+// xattrs cannot hold bigXattr (ext4) is marked smallXattrs: its uploads are
+// limited to ~800 parts.
 func prepareLayout(dir string, forceSideCar bool) (layout, error) {
 	if dir == "" {
 		return layout{}, fmt.Errorf("embeds3: Dir is required")
@@ -62,12 +65,10 @@ func prepareLayout(dir string, forceSideCar bool) (layout, error) {
 	sidecar := filepath.Join(base, "meta")
 	useSideCar := forceSideCar || nonEmptyDir(sidecar)
 	if !useSideCar {
-		fresh := !nonEmptyDir(l.root)
-		switch {
-		case probeXattr(l.root, 1) != nil:
+		if probeXattr(l.root, 1) != nil {
 			useSideCar = true
-		case probeXattr(l.root, bigXattr) != nil:
-			useSideCar, l.smallXattrs = fresh, !fresh
+		} else {
+			l.smallXattrs = probeXattr(l.root, bigXattr) != nil
 		}
 	}
 	if !useSideCar {
