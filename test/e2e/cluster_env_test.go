@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"net"
@@ -13,10 +12,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/s3ftpd/s3ftpd/internal/ftp/ftptest"
 	"github.com/s3ftpd/s3ftpd/internal/s3fs/s3faults"
@@ -69,7 +64,6 @@ func startCluster(t *testing.T, o clusterOptions) *clusterEnv {
 	t.Helper()
 	redisBin := requireTool(t, "redis-server")
 	haproxy := requireTool(t, "haproxy")
-	gw := requireTool(t, "versitygw")
 	if o.nodes == 0 {
 		o.nodes = 3
 	}
@@ -84,13 +78,9 @@ func startCluster(t *testing.T, o clusterOptions) *clusterEnv {
 	e.startRedis(redisBin)
 
 	// The shared store.
-	gwPort := freePort(t)
-	gwDir := t.TempDir()
-	e.s3 = fmt.Sprintf("http://127.0.0.1:%d", gwPort)
-	g := startProc(t, gw, "--port", fmt.Sprintf("127.0.0.1:%d", gwPort), "--access", "e2ekey", "--secret", "e2esecret123", "posix", gwDir)
-	g.waitListening(fmt.Sprintf("127.0.0.1:%d", gwPort), 30*time.Second)
+	e.s3 = startGateway(t, "e2ekey", "e2esecret123")
 	e.bucket = "cluster"
-	e.makeBucket()
+	createBucket(t, e.s3, "e2ekey", "e2esecret123", e.bucket)
 	nodeS3 := e.s3
 	if o.faults {
 		p, err := s3faults.Start(e.s3)
@@ -177,16 +167,6 @@ func (e *clusterEnv) startNode(n *clusterNodeProc) {
 			e.t.Fatalf("%s did not start:\n%s", n.id, n.out.String())
 		}
 		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-func (e *clusterEnv) makeBucket() {
-	c := s3.New(s3.Options{Region: "us-east-1", BaseEndpoint: aws.String(e.s3), UsePathStyle: true,
-		Credentials: credentials.NewStaticCredentialsProvider("e2ekey", "e2esecret123", "")})
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if _, err := c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(e.bucket)}); err != nil {
-		e.t.Fatal(err)
 	}
 }
 

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -10,10 +9,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/s3ftpd/s3ftpd/internal/ftp/ftptest"
 	"github.com/s3ftpd/s3ftpd/internal/s3fs/s3faults"
@@ -28,19 +23,9 @@ import (
 // held the whole file, the name had no file (550) and curl -C - would have
 // sent nothing (README "The trap").
 func TestKillNineWhileCompleting(t *testing.T) {
-	gw := requireTool(t, "versitygw")
 	curl := requireTool(t, "curl")
-	gwPort := freePort(t)
-	endpoint := fmt.Sprintf("http://127.0.0.1:%d", gwPort)
-	g := startProc(t, gw, "--port", fmt.Sprintf("127.0.0.1:%d", gwPort), "--access", "commitkey", "--secret", "commitsecret123", "posix", t.TempDir())
-	g.waitListening(fmt.Sprintf("127.0.0.1:%d", gwPort), 30*time.Second)
-	s3c := s3.New(s3.Options{Region: "us-east-1", BaseEndpoint: aws.String(endpoint), UsePathStyle: true,
-		Credentials: credentials.NewStaticCredentialsProvider("commitkey", "commitsecret123", "")})
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	if _, err := s3c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("commit")}); err != nil {
-		t.Fatal(err)
-	}
+	endpoint := startGateway(t, "commitkey", "commitsecret123")
+	createBucket(t, endpoint, "commitkey", "commitsecret123", "commit")
 	proxy, err := s3faults.Start(endpoint)
 	if err != nil {
 		t.Fatal(err)

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -12,9 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
 	client "github.com/jlaffaye/ftp"
 
 	"github.com/s3ftpd/s3ftpd/internal/ftp/ftptest"
@@ -25,11 +21,7 @@ import (
 // stays up unready (/readyz 503), and once the bucket exists the check
 // passes, /readyz says ready and uploads work — without a restart.
 func TestStoreCheckAtStart(t *testing.T) {
-	gw := requireTool(t, "versitygw")
-	gwPort := freePort(t)
-	endpoint := fmt.Sprintf("http://127.0.0.1:%d", gwPort)
-	g := startProc(t, gw, "--port", fmt.Sprintf("127.0.0.1:%d", gwPort), "--access", "checkkey", "--secret", "checksecret123", "posix", t.TempDir())
-	g.waitListening(fmt.Sprintf("127.0.0.1:%d", gwPort), 30*time.Second)
+	endpoint := startGateway(t, "checkkey", "checksecret123")
 
 	for _, c := range []struct {
 		name, bucket, secret, want string
@@ -95,13 +87,7 @@ timeouts:
 				return
 			}
 			// Fix it: make the bucket. The node becomes ready by itself.
-			s3c := s3.New(s3.Options{Region: "us-east-1", BaseEndpoint: aws.String(endpoint), UsePathStyle: true,
-				Credentials: credentials.NewStaticCredentialsProvider("checkkey", "checksecret123", "")})
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			if _, err := s3c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(c.bucket)}); err != nil {
-				t.Fatal(err)
-			}
+			createBucket(t, endpoint, "checkkey", "checksecret123", c.bucket)
 			if !n.logged("store check passed") {
 				t.Fatalf("no recovery line:\n%s", n.out.String())
 			}
