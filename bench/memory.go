@@ -175,16 +175,8 @@ func (h *harness) memSequence(ctx context.Context, st *s3store, s *ftpServer, bi
 	}
 	time.Sleep(time.Second)
 	pid := s.proc.pid
-	m, err := readMem(pid)
-	if err != nil {
-		r.err = err
+	if r.idle, r.err = treeRSS(pid); r.err != nil {
 		return r
-	}
-	r.idle = m.RSS
-	for _, c := range descendants(pid) {
-		if cm, err := readMem(c); err == nil {
-			r.idle += cm.RSS
-		}
 	}
 	smp := startTreeSampler(pid)
 	defer smp.stop()
@@ -254,6 +246,22 @@ func (h *harness) memListObjects(ctx context.Context, st *s3store, s *ftpServer,
 	return fmt.Errorf("%s: the harness does not know where its files are stored", s.name)
 }
 
+// treeRSS is the RSS of pid and its live descendants; an error only when
+// pid itself cannot be read.
+func treeRSS(pid int) (int64, error) {
+	m, err := readMem(pid)
+	if err != nil {
+		return 0, err
+	}
+	sum := m.RSS
+	for _, c := range descendants(pid) {
+		if cm, err := readMem(c); err == nil {
+			sum += cm.RSS
+		}
+	}
+	return sum, nil
+}
+
 // treeSampler reads the RSS of a process and its descendants every 50 ms
 // and keeps the largest sum.
 type treeSampler struct {
@@ -271,12 +279,7 @@ func startTreeSampler(pid int) *treeSampler {
 		tick := time.NewTicker(50 * time.Millisecond)
 		defer tick.Stop()
 		for {
-			var sum int64
-			for _, p := range append([]int{pid}, descendants(pid)...) {
-				if m, err := readMem(p); err == nil {
-					sum += m.RSS
-				}
-			}
+			sum, _ := treeRSS(pid)
 			t.mu.Lock()
 			t.max = max(t.max, sum)
 			t.mu.Unlock()
