@@ -86,42 +86,47 @@ func crcFromBase64(s string) (uint32, bool) {
 }
 
 // crcCombine returns the CRC of A‖B from crc(A), crc(B) and len(B), for
-// a reflected CRC-32 with polynomial poly (zlib's crc32_combine: multiply
-// crc(A) by x^(8·len(B)) in GF(2) with repeated matrix squaring). It lets
-// a multipart upload state its full-object checksum when some parts were
-// copied server-side and never passed through this process.
+// a reflected CRC-32 with polynomial poly (zlib's crc32_combine). It lets
+// a multipart upload state its full-object checksum, including parts that
+// were copied server-side and never passed through this process.
 func crcCombine(poly, crcA, crcB uint32, lenB int64) uint32 {
-	if lenB <= 0 {
-		return crcA
+	z := zerosOp(poly, lenB)
+	return gf2Times(&z, crcA) ^ crcB
+}
+
+// zerosOp is the GF(2) operator that appends n zero bytes to a CRC:
+// multiplication by x^(8·n), built by repeated squaring of the one-bit
+// operator. Building it costs ~40 matrix squarings; applying it one
+// matrix-vector product, so a completion with thousands of equal parts
+// builds it once (fullChecksum) instead of once a part.
+func zerosOp(poly uint32, n int64) [32]uint32 {
+	var op, sq [32]uint32
+	for i := range 32 {
+		op[i] = 1 << i // identity
 	}
-	var even, odd [32]uint32
-	odd[0] = poly // the operator for one zero bit
-	row := uint32(1)
-	for n := 1; n < 32; n++ {
-		odd[n] = row
-		row <<= 1
+	sq[0] = poly // one zero bit
+	for i := 1; i < 32; i++ {
+		sq[i] = 1 << (i - 1)
 	}
-	gf2Square(&even, &odd) // two zero bits
-	gf2Square(&odd, &even) // four zero bits
-	for {
-		gf2Square(&even, &odd) // first pass: one zero byte
-		if lenB&1 != 0 {
-			crcA = gf2Times(&even, crcA)
+	for range 3 { // one zero bit → one zero byte
+		gf2Square(&sq, &sq)
+	}
+	for ; n > 0; n >>= 1 {
+		if n&1 != 0 {
+			gf2Mul(&op, &sq)
 		}
-		lenB >>= 1
-		if lenB == 0 {
-			break
-		}
-		gf2Square(&odd, &even)
-		if lenB&1 != 0 {
-			crcA = gf2Times(&odd, crcA)
-		}
-		lenB >>= 1
-		if lenB == 0 {
-			break
+		if n > 1 {
+			gf2Square(&sq, &sq)
 		}
 	}
-	return crcA ^ crcB
+	return op
+}
+
+// gf2Mul sets op to mat∘op (op applied first).
+func gf2Mul(op, mat *[32]uint32) {
+	for i := range 32 {
+		op[i] = gf2Times(mat, op[i])
+	}
 }
 
 func gf2Times(mat *[32]uint32, vec uint32) uint32 {
@@ -134,8 +139,10 @@ func gf2Times(mat *[32]uint32, vec uint32) uint32 {
 	return sum
 }
 
+// gf2Square sets square to mat∘mat; square may be mat.
 func gf2Square(square, mat *[32]uint32) {
+	m := *mat
 	for n := range 32 {
-		square[n] = gf2Times(mat, mat[n])
+		square[n] = gf2Times(&m, m[n])
 	}
 }

@@ -303,14 +303,19 @@ func (s *Store) completeUpload(ctx context.Context, key string, mp *multipart, c
 // when mp has one (FULL_OBJECT) and every part's CRC is known.
 func fullChecksum(mp *multipart, parts []partDone) (string, bool) {
 	full, ok := uint32(0), mp.full && len(parts) > 0
+	var op [32]uint32 // appends opLen zero bytes; parts mostly share a size
+	opLen := int64(-1)
 	for i, p := range parts {
 		v, known := crcFromBase64(p.sum)
 		ok = ok && known
 		if i == 0 {
 			full = v
-		} else {
-			full = crcCombine(mp.algo.poly, full, v, p.size)
+			continue
 		}
+		if p.size != opLen {
+			op, opLen = zerosOp(mp.algo.poly, p.size), p.size
+		}
+		full = gf2Times(&op, full) ^ v
 	}
 	if !ok {
 		return "", false
