@@ -75,6 +75,7 @@ func serve(ctx context.Context, cfg config.Config, cfgPath string, stdout, stder
 	}
 	bucket, prefix := cfg.Store.S3.Bucket, cfg.Store.S3.Prefix
 	var embedded embeddedStore
+	var maxParts int32 // the store's; 0: S3's
 	if cfg.UseEmbedded() {
 		e := cfg.Store.Embedded
 		store, err := startEmbedded(ctx, cfg, log)
@@ -85,7 +86,7 @@ func serve(ctx context.Context, cfg config.Config, cfgPath string, stdout, stder
 		defer store.Close()
 		copts = s3fs.ClientOptions{Region: "us-east-1", Endpoint: store.Endpoint(), PathStyle: true,
 			AccessKey: store.AccessKey(), SecretKey: store.SecretKey(), StallTimeout: cfg.Store.S3.StallTimeout}
-		bucket, prefix = store.Bucket(), ""
+		bucket, prefix, maxParts = store.Bucket(), "", store.MaxParts()
 		log.Info("embedded S3 store", "endpoint", store.Endpoint(), "bucket", bucket, "dir", e.Dir)
 	}
 	copts.Observe = metrics.S3
@@ -117,7 +118,7 @@ func serve(ctx context.Context, cfg config.Config, cfgPath string, stdout, stder
 		peers = cnode.node
 	}
 	files, err = s3fs.New(client, s3fs.Options{
-		Bucket: bucket, Prefix: prefix, PartSize: int64(cfg.Store.S3.PartSize),
+		Bucket: bucket, Prefix: prefix, PartSize: int64(cfg.Store.S3.PartSize), MaxParts: maxParts,
 		Concurrency: cfg.Store.S3.Concurrency, BufferBudget: int64(cfg.Store.S3.BufferBudget), Logger: log,
 		BufferWait: cfg.Store.S3.BufferWait, BufferIPShare: cfg.Store.S3.BufferIPShare,
 		BufferUserShare: cfg.Store.S3.BufferUserShare, BufferSessionShare: cfg.Store.S3.BufferSessionShare,
@@ -128,6 +129,10 @@ func serve(ctx context.Context, cfg config.Config, cfgPath string, stdout, stder
 	})
 	if err != nil {
 		return err
+	}
+	if maxParts > 0 {
+		log.Info("uploads limited by the embedded store's part limit", "max_parts", maxParts,
+			"largest_upload_gib", files.MaxUploadSize()>>30)
 	}
 	// The store check; then, once whether the store honours conditional
 	// writes and deletes.

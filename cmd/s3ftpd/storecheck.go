@@ -76,6 +76,8 @@ type embeddedStore interface {
 	Bucket() string
 	AccessKey() string
 	SecretKey() string
+	// MaxParts is the most parts an object can have there (0: S3's).
+	MaxParts() int32
 	// EnsureBuckets creates the home buckets a reloaded config names.
 	EnsureBuckets(ctx context.Context, names []string) error
 	Close() error

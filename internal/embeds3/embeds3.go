@@ -31,6 +31,7 @@
 package embeds3
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -102,6 +103,7 @@ type Store struct {
 	bucket      string
 	buckets     []string
 	keepUploads bool
+	maxParts    int32 // layout.maxParts
 	accessKey   string
 	secretKey   string
 	log         *slog.Logger
@@ -223,7 +225,7 @@ func launch(ctx context.Context, lay layout, opts Options, listen string, log *s
 		// out: 451 on every command; test/load). versitygw's defaults.
 		MaxConnections:    250000,
 		MaxRequests:       100000,
-		MultipartMaxParts: 10000,
+		MultipartMaxParts: cmp.Or(int(lay.maxParts), 10000),
 		Quiet:             true,
 		// Keep-alive spares a TCP connection (and a TIME_WAIT socket) per
 		// request; the price is that shutdown waits (up to 10 s) for
@@ -248,6 +250,7 @@ func launch(ctx context.Context, lay layout, opts Options, listen string, log *s
 		bucket:      opts.Bucket,
 		buckets:     opts.Buckets,
 		keepUploads: opts.KeepUploads,
+		maxParts:    lay.maxParts,
 		accessKey:   opts.AccessKey,
 		secretKey:   opts.SecretKey,
 		log:         log,
@@ -275,11 +278,10 @@ func launch(ctx context.Context, lay layout, opts Options, listen string, log *s
 	}
 	log.Info("embedded S3 store running", "endpoint", s.endpoint, "bucket", s.bucket,
 		"dir", lay.base, "metadata", lay.kind())
-	if lay.smallXattrs {
-		log.Warn("the embedded store keeps object metadata in xattrs, which this filesystem (ext4?) limits to about "+
-			"4 KiB a file: an upload of more than ~800 parts (~4 GiB at 5 MiB parts, ~16 GiB at 16 MiB) fails when it "+
-			"is completed; raise store.s3.part_size for larger files, or put store.embedded.dir on xfs, btrfs or tmpfs",
-			"dir", lay.base)
+	if lay.maxParts > 0 {
+		log.Info("the embedded store keeps object metadata in xattrs, which this filesystem (ext4?) keeps small: "+
+			"an object holds at most max_parts parts, so uploads use larger parts sooner (README, \"The embedded store\")",
+			"dir", lay.base, "max_parts", lay.maxParts)
 	}
 	return s, nil
 }
@@ -299,6 +301,10 @@ func endpointHost(listen string) string {
 
 // Endpoint is the S3 endpoint URL, e.g. "http://127.0.0.1:PORT".
 func (s *Store) Endpoint() string { return s.endpoint }
+
+// MaxParts is the most parts an object in this store can have (for
+// s3fs.Options.MaxParts); 0: S3's 10 000.
+func (s *Store) MaxParts() int32 { return s.maxParts }
 
 // Bucket is the bucket Start created (or found).
 func (s *Store) Bucket() string { return s.bucket }

@@ -3,18 +3,22 @@ package embeds3
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/versity/versitygw/backend"
+	"github.com/versity/versitygw/backend/meta"
 )
 
 // These tests start stores one after the other (one per process at a
@@ -216,10 +220,12 @@ func TestXattrProbe(t *testing.T) {
 }
 
 // A filesystem whose xattrs cannot hold the part offsets of a 10 000-part
-// object (ext4: one 4 KiB block a file) is flagged (a WARN at start); one
-// that can (tmpfs) is not. Runs on every filesystem at hand (t.TempDir's,
-// and /dev/shm's tmpfs).
-func TestLayoutFlagsSmallXattrs(t *testing.T) {
+// object (ext4: one 4 KiB block a file) gets a part limit; one that can
+// (tmpfs) does not. The limit is checked on a real file: the attributes of
+// an object completed from that many parts (s3fs's schedule squeezed into
+// them, as partsize.go does) fit, those of three times as many do not.
+// Runs on every filesystem at hand (t.TempDir's, and /dev/shm's tmpfs).
+func TestLayoutPartLimit(t *testing.T) {
 	dirs := []string{t.TempDir()}
 	if shm, err := os.MkdirTemp("/dev/shm", "embeds3-test-"); err == nil {
 		t.Cleanup(func() { os.RemoveAll(shm) })
@@ -235,11 +241,68 @@ func TestLayoutFlagsSmallXattrs(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if lay.kind() != "xattr" || lay.smallXattrs == big {
-			t.Errorf("%s (xattrs of %d bytes: %v): layout %s, small %v", dir, bigXattr, big, lay.kind(), lay.smallXattrs)
+		if lay.kind() != "xattr" || (lay.maxParts == 0) != big {
+			t.Fatalf("%s (xattrs of %d bytes: %v): layout %s, max parts %d", dir, bigXattr, big, lay.kind(), lay.maxParts)
 		}
-		t.Logf("%s: xattrs of %d bytes: %v", dir, bigXattr, big)
+		t.Logf("%s: xattrs of %d bytes: %v; max parts %d", dir, bigXattr, big, lay.maxParts)
+		if big {
+			continue
+		}
+		if err := storeObjectAttrs(lay.root, int(lay.maxParts), lay.maxParts); err != nil {
+			t.Errorf("%d parts: %v", lay.maxParts, err)
+		}
+		if err := storeObjectAttrs(lay.root, 3*int(lay.maxParts), lay.maxParts); err == nil {
+			t.Errorf("%d parts fit too: the limit %d is far too low", 3*lay.maxParts, lay.maxParts)
+		}
 	}
+}
+
+// storeObjectAttrs writes on a new file in dir what versitygw keeps on an
+// object completed from n parts of s3fs's schedule for a store of
+// maxParts parts, with an ETag, Content-Type, checksum and user metadata
+// of the sizes s3ftpd's objects carry.
+func storeObjectAttrs(dir string, n int, maxParts int32) error {
+	f, err := os.CreateTemp(dir, "obj-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	flat := 2048 * int(maxParts) / 10000
+	per := max(1, 125*int(maxParts)/10000)
+	offsets, size, total := make([]int64, n), int64(5<<20), int64(0)
+	for i := range offsets {
+		if i >= flat && (i-flat)%per == 0 && size < 64<<20 {
+			size *= 2
+		}
+		total += min(size, 64<<20)
+		if i == n-1 {
+			total -= 12345 // the last part is shorter
+		}
+		offsets[i] = total
+	}
+	mp, err := backend.MarshalMpUploadMetadata(backend.MpUploadMetadata{
+		UploadID: "6f1f0c2e-8f0a-4e55-9c1b-2a6d1b7e9f30", Parts: offsets}, false)
+	if err != nil {
+		return err
+	}
+	x := meta.XattrMeta{}
+	for _, a := range []struct {
+		name string
+		val  []byte
+	}{
+		{"etag", []byte(`"0f343b0931126a20f133d67c2b018a3b-` + strconv.Itoa(n) + `"`)},
+		{"content-type", []byte("application/octet-stream")},
+		{"checksum", []byte(`{"type":"FULL_OBJECT","crc32":"AAAAAA=="}`)},
+		{"X-Amz-Meta-S3ftpd-Mtime", []byte("20261202183945.123")},
+		{"X-Amz-Meta-S3ftpd-Version", []byte("1764700785123456789-1234")},
+		{"mp-metadata", mp},
+	} {
+		if err := x.StoreAttribute(f, "", "", a.name, a.val); err != nil {
+			return fmt.Errorf("%s (%d bytes): %w", a.name, len(a.val), err)
+		}
+	}
+	return nil
 }
 
 // A busy port is a start-up error, not a hang, and leaves the process free

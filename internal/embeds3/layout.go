@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 
+	"github.com/versity/versitygw/backend"
 	"github.com/versity/versitygw/backend/meta"
 )
 
@@ -14,9 +16,9 @@ type layout struct {
 	root    string              // gateway root: base/buckets
 	sidecar string              // base/meta when metadata is in a sidecar, else ""
 	meta    meta.MetadataStorer // XattrMeta or SideCar
-	// smallXattrs: metadata is in xattrs that cannot hold the record of a
-	// large multipart upload (see bigXattr).
-	smallXattrs bool
+	// maxParts: metadata is in xattrs that hold the part offsets of at
+	// most this many parts (see bigXattr); 0: S3's 10 000 fit.
+	maxParts int32
 }
 
 // bigXattr is what the xattrs of a file must hold for an object completed
@@ -27,9 +29,55 @@ type layout struct {
 // on device". The sidecar layout has no such limit, but versitygw 1.8.0
 // keeps an object's old user metadata in it when the object is
 // overwritten (tested by hand: a PUT without metadata over one with
-// metadata still shows it), which would serve stale checksums and times:
-// such a filesystem keeps xattrs and the limit, with a WARN at start.
+// metadata still shows it), which would serve stale checksums and times.
+// So such a filesystem keeps xattrs, and the store announces how many
+// parts fit (Store.MaxParts): s3fs grows its parts sooner, and the
+// gateway refuses a part number beyond it at UploadPart instead of at the
+// completion.
 const bigXattr = 64 << 10
+
+// xattrReserve is what the other attributes of an object (ETag,
+// Content-Type, checksum, user metadata) may take of a file's xattr space
+// beside the part offsets.
+const xattrReserve = 1 << 10
+
+// xattrPartLimit is how many parts an object completed in dir can have
+// when its xattrs are small (0 when bigXattr fits): the largest part
+// count whose offsets versitygw's encoding fits, with the other
+// attributes, into the largest xattr this filesystem takes, less a tenth
+// for offsets that compress worse than equal 5 MiB parts do.
+func xattrPartLimit(dir string) int32 {
+	if probeXattr(dir, bigXattr) == nil {
+		return 0
+	}
+	room := largestXattr(dir) - xattrReserve
+	fits := func(n int) bool {
+		offsets := make([]int64, n)
+		for i := range offsets {
+			offsets[i] = int64(i+1) * (5 << 20)
+		}
+		b, err := backend.MarshalMpUploadMetadata(backend.MpUploadMetadata{
+			UploadID: "00000000-0000-0000-0000-000000000000", Parts: offsets}, false)
+		return err == nil && len(b) <= room
+	}
+	n := sort.Search(10000, func(n int) bool { return !fits(n + 1) }) // parts that fit
+	return int32(max(n*9/10, 1))
+}
+
+// largestXattr is the size of the largest xattr a file in dir takes
+// (below bigXattr), found by bisection.
+func largestXattr(dir string) int {
+	lo, hi := 0, bigXattr // lo fits (or is 0), hi does not
+	for hi-lo > 16 {
+		mid := (lo + hi) / 2
+		if probeXattr(dir, mid) == nil {
+			lo = mid
+		} else {
+			hi = mid
+		}
+	}
+	return lo
+}
 
 func (l layout) kind() string {
 	if l.sidecar != "" {
@@ -47,8 +95,7 @@ func (l layout) kind() string {
 // otherwise into Dir/meta — a sibling of the root, because versitygw refuses
 // a sidecar inside its root. Once Dir/meta holds anything it stays in use, so
 // a store keeps reading its metadata where it wrote it. A filesystem whose
-// xattrs cannot hold bigXattr (ext4) is marked smallXattrs: its uploads are
-// limited to ~800 parts.
+// xattrs cannot hold bigXattr (ext4) gets a part limit (xattrPartLimit).
 func prepareLayout(dir string, forceSideCar bool) (layout, error) {
 	if dir == "" {
 		return layout{}, fmt.Errorf("embeds3: Dir is required")
@@ -68,7 +115,7 @@ func prepareLayout(dir string, forceSideCar bool) (layout, error) {
 		if probeXattr(l.root, 1) != nil {
 			useSideCar = true
 		} else {
-			l.smallXattrs = probeXattr(l.root, bigXattr) != nil
+			l.maxParts = xattrPartLimit(l.root)
 		}
 	}
 	if !useSideCar {

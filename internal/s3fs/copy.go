@@ -154,7 +154,8 @@ func (s *Store) copyMultipart(ctx context.Context, src, dst string, size int64, 
 	defer s.live.removeID(mp.id)
 	s.recordUpload(dst, mp.id)
 
-	partSize := max(s.copyPartMin, (size+MaxParts-1)/MaxParts)
+	maxParts := int64(s.maxParts)
+	partSize := max(s.copyPartMin, (size+maxParts-1)/maxParts)
 	err = s.copyRanges(ctx, dst, mp, 1, src, c.ifMatch, size, max(1, size/partSize))
 	if err == nil {
 		err = s.completeUpload(ctx, dst, mp, condition{})

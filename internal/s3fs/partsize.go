@@ -22,13 +22,28 @@ package s3fs
 // needs maxPart ≥ 1 GiB, i.e. BufferBudget ≥ 4 GiB with the default
 // shares. An upload beyond what the schedule allows fails with
 // ftp.ErrTooLarge.
+//
+// A store that keeps fewer parts an object (Options.MaxParts: the embedded
+// store on ext4, whose 4 KiB of xattrs a file hold the offsets of ~800)
+// gets the same schedule squeezed into its parts: flatParts and
+// partsPerDoubling shrink in proportion. At 512 parts that is 104 parts of
+// 5 MiB (520 MiB), then 10, 20 and 40 MiB for 6 parts each, then 64 MiB:
+// ~25 GiB in 512 parts, where the unsqueezed schedule reached 2.5 GiB.
 const (
 	flatBytes        = 10 << 30
 	partsPerDoubling = 125
 )
 
 // flatParts is how many parts keep the configured size.
-func (s *Store) flatParts() int32 { return int32(min(flatBytes/max(s.partSize, 1), MaxParts)) }
+func (s *Store) flatParts() int32 {
+	flat := min(flatBytes/max(s.partSize, 1), MaxParts)
+	return int32(flat * int64(s.maxParts) / MaxParts)
+}
+
+// perDoubling is how many parts keep each doubled size.
+func (s *Store) perDoubling() int32 {
+	return max(1, partsPerDoubling*s.maxParts/MaxParts)
+}
 
 // maxPartFor is the largest part an upload may buffer.
 func maxPartFor(partSize, budget int64) int64 {
@@ -42,7 +57,7 @@ func (s *Store) partSizeOf(n int32) int64 {
 	if n <= flat {
 		return min(s.partSize, s.maxPart)
 	}
-	shift := 1 + (n-flat-1)/partsPerDoubling
+	shift := 1 + (n-flat-1)/s.perDoubling()
 	size := s.partSize
 	for range shift {
 		if size >= s.maxPart {
@@ -57,7 +72,7 @@ func (s *Store) partSizeOf(n int32) int64 {
 // S3's 5 TiB).
 func (s *Store) maxUploadSize() int64 {
 	var total int64
-	for n := int32(1); n <= MaxParts; n++ {
+	for n := int32(1); n <= s.maxParts; n++ {
 		total += s.partSizeOf(n)
 		if total >= MaxObjectSize {
 			return MaxObjectSize

@@ -237,7 +237,7 @@ func (u *upload) copyParts(src, etag string, size, maxRange int64) error {
 	if size/n < MinPartSize {
 		n = max(1, size/MinPartSize)
 	}
-	if int64(u.sent)+n >= MaxParts {
+	if int64(u.sent)+n >= int64(u.s.maxParts) {
 		return fmt.Errorf("%w: %d bytes need too many parts", ftp.ErrTooLarge, size)
 	}
 	if err := u.s.copyRanges(u.ctx, u.key, u.mp, u.sent+1, src, etag, size, n); err != nil {

@@ -46,9 +46,13 @@ type Options struct {
 	Bucket string
 	// Prefix is prepended to every key ("" or "a/b"; slashes are trimmed).
 	Prefix string
-	// PartSize is the initial multipart part size (default 8 MiB, min 5 MiB);
-	// see partSize for how it grows.
+	// PartSize is the initial multipart part size (default 5 MiB, the
+	// minimum); see partsize.go for how it grows.
 	PartSize int64
+	// MaxParts is the most parts the store keeps for one object (0: S3's
+	// 10 000). The part-size schedule fits into it (partsize.go); the
+	// embedded store on ext4 sets it lower (embeds3.Store.MaxParts).
+	MaxParts int32
 	// Concurrency is how many parts of one upload are sent at once
 	// (default 4).
 	Concurrency int
@@ -93,6 +97,7 @@ type Store struct {
 	bucket      string
 	prefix      string
 	partSize    int64
+	maxParts    int32 // Options.MaxParts
 	maxPart     int64
 	maxObject   int64
 	concurrency int
@@ -146,6 +151,9 @@ func New(client *s3.Client, o Options) (*Store, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
+	if o.MaxParts == 0 {
+		o.MaxParts = MaxParts
+	}
 	switch {
 	case o.PartSize < MinPartSize || o.PartSize > MaxPartSize:
 		return nil, fmt.Errorf("s3fs: part size %d outside [%d, %d]", o.PartSize, MinPartSize, MaxPartSize)
@@ -155,6 +163,8 @@ func New(client *s3.Client, o Options) (*Store, error) {
 		return nil, fmt.Errorf("s3fs: buffer budget %d smaller than the part size %d", o.BufferBudget, o.PartSize)
 	case o.BufferIPShare < 0 || o.BufferUserShare < 0 || o.BufferSessionShare < 0:
 		return nil, errors.New("s3fs: negative buffer share")
+	case o.MaxParts < 0 || o.MaxParts > MaxParts:
+		return nil, fmt.Errorf("s3fs: max parts %d outside [1, %d]", o.MaxParts, MaxParts)
 	case o.ResumeWindow < 0:
 		return nil, fmt.Errorf("s3fs: negative resume window %v", o.ResumeWindow)
 	}
@@ -166,6 +176,7 @@ func New(client *s3.Client, o Options) (*Store, error) {
 		bucket:        o.Bucket,
 		prefix:        prefix,
 		partSize:      partSize,
+		maxParts:      o.MaxParts,
 		maxPart:       min(maxPartFor(partSize, o.BufferBudget), roundDownBlock(min(ipCap, userCap, sessionCap))),
 		concurrency:   o.Concurrency,
 		budget:        newBufferBudget(o, ipCap, userCap),
@@ -195,6 +206,10 @@ func New(client *s3.Client, o Options) (*Store, error) {
 	s.maxObject = s.maxUploadSize()
 	return s, nil
 }
+
+// MaxUploadSize is the largest object an upload can make (the part-size
+// schedule within the store's parts and the buffer budget).
+func (s *Store) MaxUploadSize() int64 { return s.maxObject }
 
 // BufferInUse is the upload buffer budget reserved now, in bytes.
 func (s *Store) BufferInUse() int64 { return s.budget.InUse() }

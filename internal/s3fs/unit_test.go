@@ -62,7 +62,7 @@ func TestPartReader(t *testing.T) {
 }
 
 func TestPartSizeSchedule(t *testing.T) {
-	s := &Store{partSize: DefaultPartSize, maxPart: maxPartFor(DefaultPartSize, DefaultBufferBudget)}
+	s := &Store{partSize: DefaultPartSize, maxParts: MaxParts, maxPart: maxPartFor(DefaultPartSize, DefaultBufferBudget)}
 	flat := s.flatParts()
 	if flat != 2048 {
 		t.Errorf("%d flat parts of 5 MiB, want 2048 (10 GiB)", flat)
@@ -90,23 +90,51 @@ func TestPartSizeSchedule(t *testing.T) {
 	// The defaults' share caps limit parts to 64 MiB: ~492 GiB; 128 MiB
 	// parts (a 512 MiB budget): ~960 GiB.
 	for _, c := range []struct{ maxPart, atLeast int64 }{{64 * mib, 490 << 30}, {128 * mib, 950 << 30}} {
-		st := &Store{partSize: DefaultPartSize, maxPart: c.maxPart}
+		st := &Store{partSize: DefaultPartSize, maxParts: MaxParts, maxPart: c.maxPart}
 		if got := st.maxUploadSize(); got < c.atLeast {
 			t.Errorf("%d MiB parts reach %d GiB, want at least %d GiB", c.maxPart/mib, got>>30, c.atLeast>>30)
 		}
 	}
 	// A 2 GiB budget reaches S3's 5 TiB limit; parts never exceed 5 GiB.
-	big := &Store{partSize: DefaultPartSize, maxPart: maxPartFor(DefaultPartSize, 2<<30)}
+	big := &Store{partSize: DefaultPartSize, maxParts: MaxParts, maxPart: maxPartFor(DefaultPartSize, 2<<30)}
 	if got := big.maxUploadSize(); got != MaxObjectSize {
 		t.Errorf("2 GiB budget reaches %d GiB, want 5 TiB", got>>30)
 	}
-	huge := &Store{partSize: DefaultPartSize, maxPart: maxPartFor(DefaultPartSize, 64<<30)}
+	huge := &Store{partSize: DefaultPartSize, maxParts: MaxParts, maxPart: maxPartFor(DefaultPartSize, 64<<30)}
 	if got := huge.partSizeOf(MaxParts); got != MaxPartSize {
 		t.Errorf("largest part %d, want %d", got, MaxPartSize)
 	}
 	// A tiny budget still allows one part.
 	if got := maxPartFor(MinPartSize, MinPartSize); got != MinPartSize {
 		t.Errorf("maxPartFor(min, min) = %d", got)
+	}
+}
+
+// A store that keeps fewer parts an object (the embedded store on ext4)
+// gets the schedule squeezed into them: the largest upload uses at most
+// that many parts and is still tens of GiB, not 2.5 GiB of 5 MiB parts.
+func TestPartSizeScheduleFewerParts(t *testing.T) {
+	s, err := New(newTestClientStub(), Options{Bucket: "b", MaxParts: 512})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.maxObject < 20<<30 {
+		t.Errorf("512 parts hold %d GiB, want at least 20", s.maxObject>>30)
+	}
+	var sum int64
+	n := int32(0)
+	for sum < s.maxObject {
+		n++
+		sum += s.partSizeOf(n)
+	}
+	if n > 512 {
+		t.Errorf("the largest upload takes %d parts, want at most 512", n)
+	}
+	if got := s.partSizeOf(s.flatParts()); got != DefaultPartSize || s.flatParts() < 100 {
+		t.Errorf("%d flat parts, the last %d MiB", s.flatParts(), got/mib)
+	}
+	if _, err := New(newTestClientStub(), Options{Bucket: "b", MaxParts: MaxParts + 1}); err == nil {
+		t.Error("more parts than S3 allows accepted")
 	}
 }
 

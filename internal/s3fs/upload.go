@@ -243,8 +243,8 @@ func (u *upload) room() ([]byte, error) {
 		return nil, u.fail(fmt.Errorf("%w: upload larger than %d bytes", ftp.ErrTooLarge, u.s.maxObject))
 	}
 	if u.cur.size >= u.s.partSizeOf(u.sent+1) {
-		if u.sent+1 >= MaxParts {
-			return nil, u.fail(fmt.Errorf("%w: upload needs more than %d parts", ftp.ErrTooLarge, MaxParts))
+		if u.sent+1 >= u.s.maxParts {
+			return nil, u.fail(fmt.Errorf("%w: upload needs more than %d parts", ftp.ErrTooLarge, u.s.maxParts))
 		}
 		if err := u.sendCurrent(u.ctx); err != nil {
 			return nil, u.fail(err)
@@ -283,7 +283,7 @@ func (u *upload) reserveBlock() error {
 		u.reserved += blockSize
 		return nil
 	}
-	if u.cur.size >= MinPartSize && u.sent+1 < MaxParts {
+	if u.cur.size >= MinPartSize && u.sent+1 < u.s.maxParts {
 		if err := u.sendCurrent(u.ctx); err != nil {
 			return err
 		}

@@ -376,6 +376,42 @@ func TestUploadTooLarge(t *testing.T) {
 	}
 }
 
+// A store that keeps only 3 parts an object (Options.MaxParts, as the
+// embedded store on ext4 sets it) gets parts of 10, 20 and 40 MiB: 65 MiB
+// are stored in 3 parts and read back whole; 71 MiB are ErrTooLarge.
+func TestUploadWithinFewerParts(t *testing.T) {
+	e := newEnv(t, Options{MaxParts: 3})
+	if e.store.maxObject != 70*mib {
+		t.Fatalf("largest upload %d MiB, want 70", e.store.maxObject/mib)
+	}
+	u, err := e.fs.Create(e.ctx, "/fits")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.Copy(u, newPattern(65*mib, 5)); err != nil {
+		t.Fatal(err)
+	}
+	if err := u.Commit(e.ctx); err != nil {
+		t.Fatal(err)
+	}
+	want, _ := io.ReadAll(newPattern(65*mib, 5))
+	if got := e.read("/fits", 0); !bytes.Equal(got, want) {
+		t.Fatalf("read back %d bytes, differ", len(got))
+	}
+	head, err := e.client.HeadObject(e.ctx, &s3.HeadObjectInput{Bucket: aws.String(e.bucket),
+		Key: aws.String("fits"), PartNumber: aws.Int32(1)})
+	if err != nil || aws.ToInt32(head.PartsCount) != 3 {
+		t.Fatalf("parts: %v (%v)", head.PartsCount, err)
+	}
+	u, _ = e.fs.Create(e.ctx, "/too-big")
+	if _, err := io.Copy(u, newPattern(71*mib, 6)); !errors.Is(err, ftp.ErrTooLarge) {
+		t.Fatalf("copy: %v, want ErrTooLarge", err)
+	}
+	if err := u.Abort(e.ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // A Commit whose context is cancelled fails and stores nothing.
 func TestCommitCancelled(t *testing.T) {
 	e := newEnv(t, Options{PartSize: MinPartSize})
