@@ -131,8 +131,10 @@ func serve(ctx context.Context, cfg config.Config, cfgPath string, stdout, stder
 		return err
 	}
 	if maxParts > 0 {
-		log.Info("uploads limited by the embedded store's part limit", "max_parts", maxParts,
-			"largest_upload_gib", files.MaxUploadSize()>>30)
+		// ext4 keeps ~4 KiB of xattrs a file, the part offsets of a few
+		// hundred parts (README, "The embedded store").
+		log.Info("the embedded store's filesystem holds few parts an object; uploads use larger parts sooner",
+			"max_parts", maxParts, "largest_upload_gib", files.MaxUploadSize()>>30)
 	}
 	// The store check; then, once whether the store honours conditional
 	// writes and deletes.

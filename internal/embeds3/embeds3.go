@@ -277,12 +277,7 @@ func launch(ctx context.Context, lay layout, opts Options, listen string, log *s
 		return nil, err
 	}
 	log.Info("embedded S3 store running", "endpoint", s.endpoint, "bucket", s.bucket,
-		"dir", lay.base, "metadata", lay.kind())
-	if lay.maxParts > 0 {
-		log.Info("the embedded store keeps object metadata in xattrs, which this filesystem (ext4?) keeps small: "+
-			"an object holds at most max_parts parts, so uploads use larger parts sooner (README, \"The embedded store\")",
-			"dir", lay.base, "max_parts", lay.maxParts)
-	}
+		"dir", lay.base, "metadata", lay.kind(), "max_parts", cmp.Or(int(lay.maxParts), 10000))
 	return s, nil
 }
 
