@@ -297,7 +297,8 @@ func (h *harness) run(ctx context.Context) (err error) {
 	h.rep.store = st.kind
 	h.embedded = st.embedded
 
-	// s3ftpd, fresh: memory during the first upload, then the timed figures.
+	// s3ftpd, fresh: memory during the first upload, then the timed figures
+	// (the memory part runs its sequence on another s3ftpd).
 	srv, err := h.startS3ftpd(ctx, st)
 	if err != nil {
 		return fmt.Errorf("start s3ftpd: %w", err)

@@ -38,6 +38,18 @@ func (h *harness) memSizes() (big int64, small, list int) {
 func (h *harness) memory(ctx context.Context, st *s3store, srv *ftpServer, peers []*ftpServer) {
 	big, small, list := h.memSizes()
 	res := map[string]memSteps{}
+	// A second s3ftpd of its own, so that the throughput part's "peak RSS
+	// above idle during the first STOR" still finds srv fresh (after the
+	// sequence the upload blocks stay mapped for a while: a STOR then adds
+	// ~0 MiB). With the embedded store its data dir belongs to srv.
+	if !st.embedded {
+		if own, err := h.startS3ftpdBin(ctx, st, h.s3ftpdBin, "s3ftpd-memory.yaml"); err == nil {
+			defer func() { _ = own.proc.stop() }()
+			srv = own
+		} else {
+			h.logf("memory: a second s3ftpd did not start (%v); the sequence runs on the main one", err)
+		}
+	}
 	servers := []*ftpServer{srv}
 	if ne := h.startNoembed(ctx, st); ne != nil {
 		defer func() { _ = ne.proc.stop() }()
