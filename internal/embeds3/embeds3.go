@@ -31,7 +31,6 @@
 package embeds3
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -225,7 +224,7 @@ func launch(ctx context.Context, lay layout, opts Options, listen string, log *s
 		// out: 451 on every command; test/load). versitygw's defaults.
 		MaxConnections:    250000,
 		MaxRequests:       100000,
-		MultipartMaxParts: cmp.Or(int(lay.maxParts), 10000),
+		MultipartMaxParts: lay.parts(),
 		Quiet:             true,
 		// Keep-alive spares a TCP connection (and a TIME_WAIT socket) per
 		// request; the price is that shutdown waits (up to 10 s) for
@@ -277,7 +276,7 @@ func launch(ctx context.Context, lay layout, opts Options, listen string, log *s
 		return nil, err
 	}
 	log.Info("embedded S3 store running", "endpoint", s.endpoint, "bucket", s.bucket,
-		"dir", lay.base, "metadata", lay.kind(), "max_parts", cmp.Or(int(lay.maxParts), 10000))
+		"dir", lay.base, "metadata", lay.kind(), "max_parts", lay.parts())
 	return s, nil
 }
 

@@ -1,6 +1,7 @@
 package embeds3
 
 import (
+	"cmp"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -36,6 +37,10 @@ type layout struct {
 // completion.
 const bigXattr = 64 << 10
 
+// s3MaxParts is S3's limit on the parts of one object, the store's own
+// where its xattrs are large enough.
+const s3MaxParts = 10000
+
 // xattrReserve is what the other attributes of an object (ETag,
 // Content-Type, checksum, user metadata) may take of a file's xattr space
 // beside the part offsets.
@@ -60,7 +65,7 @@ func xattrPartLimit(dir string) int32 {
 			UploadID: "00000000-0000-0000-0000-000000000000", Parts: offsets}, false)
 		return err == nil && len(b) <= room
 	}
-	n := sort.Search(10000, func(n int) bool { return !fits(n + 1) }) // parts that fit
+	n := sort.Search(s3MaxParts, func(n int) bool { return !fits(n + 1) }) // parts that fit
 	return int32(max(n*9/10, 1))
 }
 
@@ -78,6 +83,9 @@ func largestXattr(dir string) int {
 	}
 	return lo
 }
+
+// parts is the most parts an object can have in this layout.
+func (l layout) parts() int { return cmp.Or(int(l.maxParts), s3MaxParts) }
 
 func (l layout) kind() string {
 	if l.sidecar != "" {
